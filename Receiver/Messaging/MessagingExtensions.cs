@@ -1,0 +1,68 @@
+using Aspire.Webhooks.Contracts;
+using MassTransit;
+using Microsoft.Extensions.Options;
+
+namespace Aspire.Webhooks.Receiver.Messaging;
+
+public static class MessagingExtensions
+{
+    public const string ConnectionStringName = "messaging";
+
+    /// <summary>Adds MassTransit over RabbitMQ with a topology that stores every event even before any Relay runs.</summary>
+    public static IHostApplicationBuilder AddReceiverMessaging(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<MessagingOptions>()
+            .BindConfiguration(MessagingOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+
+        builder.Services.AddSingleton<EventPublisher>();
+
+        builder.Services.AddMassTransit(bus =>
+        {
+            bus.ConfigureHealthCheckOptions(health =>
+            {
+                health.Name = "messaging";
+                health.Tags.Add(ServiceDefaultsExtensions.ReadyTag);
+            });
+
+            bus.UsingRabbitMq((context, rabbit) =>
+            {
+                var connectionString = builder.Configuration.GetConnectionString(ConnectionStringName);
+                if (string.IsNullOrWhiteSpace(connectionString))
+                {
+                    throw new InvalidOperationException(
+                        $"ConnectionStrings:{ConnectionStringName} is not set: give the RabbitMQ URI " +
+                        "(e.g. amqp://user:password@host:5672/) in ConnectionStrings__messaging.");
+                }
+
+                // Publisher confirms are MassTransit's default for RabbitMQ; stated here because the 202 relies on it.
+                rabbit.Host(new Uri(connectionString), host => host.PublisherConfirmation = true);
+
+                var queue = context.GetRequiredService<IOptions<MessagingOptions>>().Value.EventsQueue;
+                BindToEventsQueue<CustomerEventReceived>(rabbit, queue);
+                BindToEventsQueue<AppointmentEventReceived>(rabbit, queue);
+                BindToEventsQueue<ServiceOrderEventReceived>(rabbit, queue);
+                BindToEventsQueue<MpiEventReceived>(rabbit, queue);
+                BindToEventsQueue<UnknownEventReceived>(rabbit, queue);
+            });
+        });
+
+        return builder;
+    }
+
+    /// <summary>
+    /// Declares the events queue (durable, quorum) and binds the message type's own exchange straight to it before
+    /// the first publish, so an event is stored by the broker whether or not a Relay has ever started. The queue's
+    /// arguments match the Relay's receive endpoint, so both sides declare the same queue; the Relay's own binding
+    /// (through an exchange named like the queue) adds a second route, and RabbitMQ still stores one copy.
+    /// </summary>
+    private static void BindToEventsQueue<T>(IRabbitMqBusFactoryConfigurator rabbit, string queue)
+        where T : class =>
+        rabbit.Publish<T>(publish => publish.BindQueue(publish.Exchange.ExchangeName, queue, binding =>
+        {
+            binding.Durable = true;
+            binding.AutoDelete = false;
+            binding.SetQuorumQueue();
+        }));
+}
