@@ -39,7 +39,14 @@ public static class MessagingExtensions
                 // Publisher confirms are MassTransit's default for RabbitMQ; stated here because the 202 relies on it.
                 rabbit.Host(new Uri(connectionString), host => host.PublisherConfirmation = true);
 
-                var queue = context.GetRequiredService<IOptions<MessagingOptions>>().Value.EventsQueue;
+                var options = context.GetRequiredService<IOptions<MessagingOptions>>().Value;
+                if (!string.IsNullOrWhiteSpace(options.TopologyPrefix))
+                {
+                    rabbit.MessageTopology.SetEntityNameFormatter(
+                        new PrefixEntityNameFormatter(rabbit.MessageTopology.EntityNameFormatter, options.TopologyPrefix));
+                }
+
+                var queue = options.EventsQueue;
                 BindToEventsQueue<CustomerEventReceived>(rabbit, queue);
                 BindToEventsQueue<AppointmentEventReceived>(rabbit, queue);
                 BindToEventsQueue<ServiceOrderEventReceived>(rabbit, queue);

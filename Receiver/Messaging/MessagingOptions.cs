@@ -12,6 +12,12 @@ public sealed class MessagingOptions
     [Required]
     public string EventsQueue { get; set; } = MessagingTopology.DefaultEventsQueue;
 
+    /// <summary>
+    /// Prefixes the broker's per-message-type exchanges, so several environments (or test runs) can share one
+    /// RabbitMQ without seeing each other's events. Receiver and Relay must use the same value.
+    /// </summary>
+    public string? TopologyPrefix { get; set; }
+
     /// <summary>How long to wait for the broker's confirm before answering 503 (myKaarma then retries).</summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "00:00:04.500",
         ErrorMessage = "Messaging:PublishTimeout must be between 50 ms and 4.5 s (myKaarma waits 5 s).")]

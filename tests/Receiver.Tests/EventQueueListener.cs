@@ -21,6 +21,9 @@ public sealed class EventQueueListener : IAsyncDisposable
         _bus = Bus.Factory.CreateUsingRabbitMq(rabbit =>
         {
             rabbit.Host(new Uri(connectionString));
+            // The Receiver under test prefixes its exchanges with its queue name (see ReceiverFactory).
+            rabbit.MessageTopology.SetEntityNameFormatter(
+                new PrefixEntityNameFormatter(rabbit.MessageTopology.EntityNameFormatter, queue + "."));
             rabbit.ReceiveEndpoint(queue, endpoint =>
             {
                 endpoint.SetQuorumQueue();

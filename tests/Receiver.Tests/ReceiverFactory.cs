@@ -27,6 +27,7 @@ public sealed class ReceiverFactory : WebApplicationFactory<Program>
         {
             ["ConnectionStrings:messaging"] = messagingConnectionString,
             ["Messaging:EventsQueue"] = eventsQueue,
+            ["Messaging:TopologyPrefix"] = eventsQueue + ".",
             ["MyKaarma:AllowedIps:0"] = "127.0.0.1",
             ["MyKaarma:AllowedIps:1"] = "::1",
             ["MyKaarma:AuthorizationTokens:0"] = Token,

@@ -62,5 +62,16 @@ public sealed class RabbitMqServer : IAsyncLifetime
         await using var channel = await connection.CreateChannelAsync();
         await channel.QueueDeleteAsync(queue);
         await channel.ExchangeDeleteAsync(queue);
+
+        // The message exchanges of a test that prefixed its topology with its queue name.
+        foreach (var type in new[]
+                 {
+                     typeof(Contracts.CustomerEventReceived), typeof(Contracts.AppointmentEventReceived),
+                     typeof(Contracts.ServiceOrderEventReceived), typeof(Contracts.MpiEventReceived),
+                     typeof(Contracts.UnknownEventReceived),
+                 })
+        {
+            await channel.ExchangeDeleteAsync($"{queue}.{type.Namespace}:{type.Name}");
+        }
     }
 }
