@@ -67,10 +67,7 @@ public static class ServiceDefaultsExtensions
     {
         // Both endpoints report only the overall status, so they are safe to expose outside Development;
         // details go to the logs and to telemetry.
-        app.MapHealthChecks("/health", new HealthCheckOptions
-        {
-            Predicate = check => check.Tags.Contains(ReadyTag) || check.Tags.Contains(AliveTag),
-        });
+        app.MapHealthChecks("/health");
         app.MapHealthChecks("/alive", new HealthCheckOptions
         {
             Predicate = check => check.Tags.Contains(AliveTag),
