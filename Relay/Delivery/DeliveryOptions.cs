@@ -1,0 +1,33 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Aspire.Webhooks.Relay.Delivery;
+
+/// <summary>The <c>Relay:Delivery</c> section.</summary>
+public sealed class DeliveryOptions
+{
+    public const string SectionName = "Relay:Delivery";
+
+    /// <summary>How long one request to a subscriber may take before it counts as failed.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// How long a claimed delivery stays reserved for the replica that claimed it. Past it, a replica that died
+    /// mid-request has its deliveries taken over. Defaults to the request timeout plus 15 s.
+    /// </summary>
+    public TimeSpan? ClaimLease { get; set; }
+
+    /// <summary>The longest the dispatcher sleeps without a notification (new deliveries wake it at once).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Concurrency per subscriber when its definition names none.</summary>
+    [Range(1, 1024)]
+    public int DefaultMaxConcurrency { get; set; } = 8;
+
+    /// <summary>How much of a subscriber's response body is kept with each attempt.</summary>
+    [Range(0, 64 * 1024)]
+    public int ResponseExcerptBytes { get; set; } = 1024;
+
+    public TimeSpan EffectiveClaimLease => ClaimLease ?? RequestTimeout + TimeSpan.FromSeconds(15);
+}

@@ -1,0 +1,16 @@
+namespace Aspire.Webhooks.Relay.Outbox;
+
+/// <summary>The <c>Relay:Retention</c> section: how long finished deliveries are kept.</summary>
+public sealed class RetentionOptions
+{
+    public const string SectionName = "Relay:Retention";
+
+    /// <summary>Delivered deliveries, and events left with no delivery, are purged after this age.</summary>
+    public TimeSpan Delivered { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>Dead-lettered deliveries are kept this long for inspection and replay.</summary>
+    public TimeSpan DeadLettered { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>How often the purge runs.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromHours(1);
+}

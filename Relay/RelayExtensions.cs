@@ -1,0 +1,48 @@
+using Aspire.Webhooks.Relay.Delivery;
+using Aspire.Webhooks.Relay.Messaging;
+using Aspire.Webhooks.Relay.Outbox;
+using Aspire.Webhooks.Relay.Subscribers;
+
+namespace Aspire.Webhooks.Relay;
+
+public static class RelayExtensions
+{
+    public const string DatabaseConnectionName = "relaydb";
+
+    /// <summary>Registers the outbox, routing, delivery and the bus, in the order they must start.</summary>
+    public static IHostApplicationBuilder AddRelayServices(this IHostApplicationBuilder builder)
+    {
+        builder.AddNpgsqlDataSource(DatabaseConnectionName);
+        builder.Services.TryAddSingleton(TimeProvider.System);
+
+        builder.Services.AddOptions<RelayOptions>().BindConfiguration(RelayOptions.SectionName);
+        builder.Services.AddOptions<DeliveryOptions>()
+            .BindConfiguration(DeliveryOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.SectionName);
+
+        builder.Services.AddSingleton<SubscriberStore>();
+        builder.Services.AddSingleton<SubscriberCache>();
+        builder.Services.AddSingleton<OutboxStore>();
+        builder.Services.AddSingleton<RelayMetrics>();
+        builder.Services.AddSingleton<WebhookSender>();
+        builder.Services.AddSingleton<DeliveryLaneFactory>();
+
+        // Subscribers call arbitrary endpoints: no redirects followed, connections recycled so DNS changes are seen.
+        builder.Services.AddHttpClient(WebhookSender.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                AllowAutoRedirect = false,
+                PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+                MaxConnectionsPerServer = 256,
+            });
+
+        // Hosted services start in registration order: the database and subscribers before the bus consumes.
+        builder.Services.AddHostedService<RelayDatabaseStartup>();
+        builder.AddRelayMessaging();
+        builder.Services.AddHostedService<Dispatcher>();
+        builder.Services.AddHostedService<RetentionService>();
+        return builder;
+    }
+}
