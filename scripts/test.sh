@@ -30,8 +30,15 @@ else
 fi
 
 # The closing line for the whole suite, summed over the test projects' own summaries.
-awk '/^(Passed|Failed)! +- +Failed:/ {
-       gsub(/,/, ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) }
-     }
-     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+awk '
+  # Minimal verbosity: "Passed!  - Failed: 0, Passed: 95, Skipped: 0, ..."
+  /^(Passed|Failed)! +- +Failed:/ {
+    gsub(/,/, ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) }
+    next
+  }
+  # Normal verbosity: a "Total tests:" block with one count per line.
+  /^ *Passed: [0-9]+ *$/  { p += $2 }
+  /^ *Failed: [0-9]+ *$/  { f += $2 }
+  /^ *Skipped: [0-9]+ *$/ { s += $2 }
+  END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 exit "$rc"
