@@ -1,0 +1,52 @@
+using System.Globalization;
+using RabbitMQ.Client;
+
+namespace Aspire.Webhooks.LoadGen.Targets;
+
+/// <summary>Creates and removes the broker objects a bench run uses, so a run leaves the broker as it found it.</summary>
+public static class BrokerTopology
+{
+    public static string NewQueueName(string prefix) =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"{prefix}-{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}-{Random.Shared.Next(0x10000):x4}");
+
+    /// <summary>Durable quorum, as the Receiver's events queue: a classic queue would confirm faster and flatter the ceiling.</summary>
+    public static async Task DeclareQuorumQueueAsync(IConnection connection, string queue, CancellationToken cancellationToken)
+    {
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false,
+            arguments: new Dictionary<string, object?> { ["x-queue-type"] = "quorum" }, cancellationToken: cancellationToken);
+    }
+
+    /// <summary>
+    /// Deletes the queue and, when asked, the exchange of the same name that the Receiver's MassTransit topology
+    /// binds between the message-type exchanges and the queue. The message-type exchanges themselves are left:
+    /// they are shared with every other Receiver on this broker.
+    /// </summary>
+    public static async Task<uint> DeleteAsync(IConnection connection, string queue, bool deleteExchange,
+        CancellationToken cancellationToken)
+    {
+        // A fresh channel each time: a failed operation closes the channel it ran on.
+        uint deleted;
+        await using (var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken))
+        {
+            deleted = await channel.QueueDeleteAsync(queue, ifUnused: false, ifEmpty: false, cancellationToken: cancellationToken);
+        }
+
+        if (deleteExchange)
+        {
+            await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+            await channel.ExchangeDeleteAsync(queue, ifUnused: false, cancellationToken: cancellationToken);
+        }
+
+        return deleted;
+    }
+
+    /// <summary>Connects and deletes; for the cleanup mode that bench/receiver.sh calls when it stops.</summary>
+    public static async Task<uint> DeleteAsync(Uri amqp, string queue, CancellationToken cancellationToken)
+    {
+        var factory = new ConnectionFactory { Uri = amqp };
+        await using var connection = await factory.CreateConnectionAsync("aspire-webhooks-loadgen cleanup", cancellationToken);
+        return await DeleteAsync(connection, queue, deleteExchange: true, cancellationToken);
+    }
+}
