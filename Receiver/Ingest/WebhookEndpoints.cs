@@ -30,7 +30,7 @@ public static partial class WebhookEndpoints
         RequestAuthenticator authenticator,
         EventPublisher publisher,
         ReceiverMetrics metrics,
-        IOptionsSnapshot<MyKaarmaOptions> options,
+        IOptionsMonitor<MyKaarmaOptions> options,
         TimeProvider time,
         ILoggerFactory loggerFactory)
     {
@@ -52,7 +52,7 @@ public static partial class WebhookEndpoints
                 RequestAuthenticator.AuthorizationHeader, isHeader: true);
         }
 
-        var maxBytes = options.Value.MaxBodyBytes;
+        var maxBytes = options.CurrentValue.MaxBodyBytes;
         var body = request.ContentLength > maxBytes ? null : await ReadBodyAsync(request.BodyReader, maxBytes, http.RequestAborted);
         if (body is null)
         {
