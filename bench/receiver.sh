@@ -94,8 +94,9 @@ QUEUE="bench-events-$(date +%s)-$$"
 RECEIVER_LOG="$RESULTS_DIR/receiver-$(date -u +%Y%m%d-%H%M%S).log"
 
 # Generated per run and given to both sides through the environment, never on a command line (ps shows those).
-export MyKaarma__AuthorizationTokens__0="bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-export MyKaarma__SigningSecrets__0="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+MyKaarma__AuthorizationTokens__0="bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+MyKaarma__SigningSecrets__0=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+export MyKaarma__AuthorizationTokens__0 MyKaarma__SigningSecrets__0
 
 log "starting the Receiver on http://127.0.0.1:$PORT (queue $QUEUE, log $RECEIVER_LOG)"
 # The output folder is the content root, so appsettings.json applies as in production; `exec` keeps the pid.
