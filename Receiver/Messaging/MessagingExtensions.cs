@@ -1,4 +1,5 @@
 using Aspire.Webhooks.Contracts;
+using Aspire.Webhooks.ServiceDefaults;
 using MassTransit;
 using Microsoft.Extensions.Options;
 
@@ -6,8 +7,6 @@ namespace Aspire.Webhooks.Receiver.Messaging;
 
 public static class MessagingExtensions
 {
-    public const string ConnectionStringName = "messaging";
-
     /// <summary>Adds MassTransit over RabbitMQ with a topology that stores every event even before any Relay runs.</summary>
     public static IHostApplicationBuilder AddReceiverMessaging(this IHostApplicationBuilder builder)
     {
@@ -28,23 +27,9 @@ public static class MessagingExtensions
 
             bus.UsingRabbitMq((context, rabbit) =>
             {
-                var connectionString = builder.Configuration.GetConnectionString(ConnectionStringName);
-                if (string.IsNullOrWhiteSpace(connectionString))
-                {
-                    throw new InvalidOperationException(
-                        $"ConnectionStrings:{ConnectionStringName} is not set: give the RabbitMQ URI " +
-                        "(e.g. amqp://user:password@host:5672/) in ConnectionStrings__messaging.");
-                }
-
-                // Publisher confirms are MassTransit's default for RabbitMQ; stated here because the 202 relies on it.
-                rabbit.Host(new Uri(connectionString), host => host.PublisherConfirmation = true);
-
                 var options = context.GetRequiredService<IOptions<MessagingOptions>>().Value;
-                if (!string.IsNullOrWhiteSpace(options.TopologyPrefix))
-                {
-                    rabbit.MessageTopology.SetEntityNameFormatter(
-                        new PrefixEntityNameFormatter(rabbit.MessageTopology.EntityNameFormatter, options.TopologyPrefix));
-                }
+                rabbit.ConnectToBroker(builder.Configuration);
+                rabbit.UseTopologyPrefix(options.TopologyPrefix);
 
                 var queue = options.EventsQueue;
                 BindToEventsQueue<CustomerEventReceived>(rabbit, queue);
@@ -66,10 +51,6 @@ public static class MessagingExtensions
     /// </summary>
     private static void BindToEventsQueue<T>(IRabbitMqBusFactoryConfigurator rabbit, string queue)
         where T : class =>
-        rabbit.Publish<T>(publish => publish.BindQueue(publish.Exchange.ExchangeName, queue, binding =>
-        {
-            binding.Durable = true;
-            binding.AutoDelete = false;
-            binding.SetQuorumQueue();
-        }));
+        rabbit.Publish<T>(publish => publish.BindQueue(publish.Exchange.ExchangeName, queue,
+            binding => binding.DeclareAsEventsQueue()));
 }

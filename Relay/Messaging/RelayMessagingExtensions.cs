@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Aspire.Webhooks.Relay.Outbox;
+using Aspire.Webhooks.ServiceDefaults;
 using MassTransit;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -8,8 +9,6 @@ namespace Aspire.Webhooks.Relay.Messaging;
 
 public static class RelayMessagingExtensions
 {
-    public const string ConnectionStringName = "messaging";
-
     /// <summary>Consumes the events queue into the outbox.</summary>
     public static IHostApplicationBuilder AddRelayMessaging(this IHostApplicationBuilder builder)
     {
@@ -24,26 +23,13 @@ public static class RelayMessagingExtensions
             bus.AddConsumer<EventConsumer>();
             bus.UsingRabbitMq((context, rabbit) =>
             {
-                var connectionString = builder.Configuration.GetConnectionString(ConnectionStringName);
-                if (string.IsNullOrWhiteSpace(connectionString))
-                {
-                    throw new InvalidOperationException(
-                        $"ConnectionStrings:{ConnectionStringName} is not set: give the RabbitMQ URI " +
-                        "(e.g. amqp://user:password@host:5672/) in ConnectionStrings__messaging.");
-                }
-
-                rabbit.Host(new Uri(connectionString));
                 var options = context.GetRequiredService<IOptions<RelayMessagingOptions>>().Value;
-                if (!string.IsNullOrWhiteSpace(options.TopologyPrefix))
-                {
-                    rabbit.MessageTopology.SetEntityNameFormatter(
-                        new PrefixEntityNameFormatter(rabbit.MessageTopology.EntityNameFormatter, options.TopologyPrefix));
-                }
+                rabbit.ConnectToBroker(builder.Configuration);
+                rabbit.UseTopologyPrefix(options.TopologyPrefix);
 
                 rabbit.ReceiveEndpoint(options.EventsQueue, endpoint =>
                 {
-                    // Declared exactly as the Receiver declares it (durable quorum queue).
-                    endpoint.SetQuorumQueue();
+                    endpoint.DeclareAsEventsQueue();
                     endpoint.PrefetchCount = options.PrefetchCount;
                     endpoint.ConcurrentMessageLimit = options.ConcurrentMessageLimit;
                     endpoint.UseMessageRetry(retry =>

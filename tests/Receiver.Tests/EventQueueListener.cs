@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Aspire.Webhooks.Contracts;
+using Aspire.Webhooks.ServiceDefaults;
 using MassTransit;
 
 namespace Aspire.Webhooks.Receiver.Tests;
@@ -22,11 +23,10 @@ public sealed class EventQueueListener : IAsyncDisposable
         {
             rabbit.Host(new Uri(connectionString));
             // The Receiver under test prefixes its exchanges with its queue name (see ReceiverFactory).
-            rabbit.MessageTopology.SetEntityNameFormatter(
-                new PrefixEntityNameFormatter(rabbit.MessageTopology.EntityNameFormatter, queue + "."));
+            rabbit.UseTopologyPrefix(queue + ".");
             rabbit.ReceiveEndpoint(queue, endpoint =>
             {
-                endpoint.SetQuorumQueue();
+                endpoint.DeclareAsEventsQueue();
                 endpoint.Handler<CustomerEventReceived>(c => Record(c, c.Message.Event));
                 endpoint.Handler<AppointmentEventReceived>(c => Record(c, c.Message.Event));
                 endpoint.Handler<ServiceOrderEventReceived>(c => Record(c, c.Message.Event));

@@ -1,5 +1,6 @@
 using Aspire.Webhooks.Contracts;
 using Aspire.Webhooks.TestSupport;
+using Aspire.Webhooks.ServiceDefaults;
 using MassTransit;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -120,8 +121,7 @@ public sealed class EventSender : IAsyncDisposable
         var bus = Bus.Factory.CreateUsingRabbitMq(rabbit =>
         {
             rabbit.Host(new Uri(connectionString));
-            rabbit.MessageTopology.SetEntityNameFormatter(
-                new PrefixEntityNameFormatter(rabbit.MessageTopology.EntityNameFormatter, topologyPrefix));
+            rabbit.UseTopologyPrefix(topologyPrefix);
         });
         await bus.StartAsync();
         return new EventSender(bus);
