@@ -1,5 +1,6 @@
 using Aspire.Webhooks.Relay.Delivery;
 using Aspire.Webhooks.Relay.Messaging;
+using Aspire.Webhooks.Relay.Monitoring;
 using Aspire.Webhooks.Relay.Outbox;
 using Aspire.Webhooks.Relay.Subscribers;
 
@@ -43,6 +44,7 @@ public static class RelayExtensions
         builder.AddRelayMessaging();
         builder.Services.AddHostedService<Dispatcher>();
         builder.Services.AddHostedService<RetentionService>();
+        builder.Services.AddHostedService<OutboxMonitor>();
         return builder;
     }
 }

@@ -11,6 +11,7 @@ public sealed class RelayMetrics
     private readonly Counter<long> _created;
     private readonly Counter<long> _outcomes;
     private readonly Histogram<double> _attemptDuration;
+    private volatile OutboxSnapshot _outbox = new(0, null, 0);
 
     public RelayMetrics(IMeterFactory meterFactory)
     {
@@ -21,6 +22,19 @@ public sealed class RelayMetrics
             "Delivery attempts by outcome: delivered, retry, dead_lettered, paused.");
         _attemptDuration = meter.CreateHistogram<double>("webhooks.relay.attempt.duration", "ms",
             "Time a subscriber took to answer one attempt.");
+        meter.CreateObservableGauge("webhooks.relay.outbox.pending", () => _outbox.Pending, "{delivery}",
+            "Deliveries waiting for their next attempt, across all replicas.");
+        meter.CreateObservableGauge("webhooks.relay.outbox.oldest_pending_age", () => _outbox.OldestPendingAge?.TotalSeconds ?? 0,
+            "s", "How long the oldest pending delivery has waited since it was created.");
+        meter.CreateObservableGauge("webhooks.relay.outbox.dead_lettered", () => _outbox.DeadLettered, "{delivery}",
+            "Dead-lettered deliveries kept for inspection and replay.");
+    }
+
+    /// <summary>The outbox as last measured; gauges report it without querying the database when scraped.</summary>
+    public OutboxSnapshot Outbox
+    {
+        get => _outbox;
+        set => _outbox = value;
     }
 
     public void DeliveriesCreated(int count)
@@ -38,3 +52,6 @@ public sealed class RelayMetrics
         _attemptDuration.Record(duration.TotalMilliseconds, tags);
     }
 }
+
+/// <summary>The outbox's size and age at one moment.</summary>
+public sealed record OutboxSnapshot(long Pending, TimeSpan? OldestPendingAge, long DeadLettered);
