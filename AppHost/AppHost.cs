@@ -1,11 +1,37 @@
+using Aspire.Webhooks.AppHost;
+
 var builder = DistributedApplication.CreateBuilder(args);
 
-// The broker comes from a connection string for now (scripts/local-services.sh provides one on loopback);
-// the AppHost issue adds containers where a container runtime answers.
-var messaging = builder.AddConnectionString("messaging");
+var (messaging, relaydb) = builder.AddBrokerAndDatabase();
 
-builder.AddProject<Projects.Receiver>("receiver")
+// myKaarma's credentials: asked for at deployment; generated once and kept in user secrets for local runs.
+var signingSecret = builder.ExecutionContext.IsRunMode
+    ? builder.AddParameter("mykaarma-signing-secret", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true)
+    : builder.AddParameter("mykaarma-signing-secret", secret: true);
+var authorizationToken = builder.ExecutionContext.IsRunMode
+    ? builder.AddParameter("mykaarma-authorization-token", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true)
+    : builder.AddParameter("mykaarma-authorization-token", secret: true);
+
+var receiver = builder.AddProject<Projects.Receiver>("receiver")
     .WithReference(messaging)
-    .WithExternalHttpEndpoints();
+    .WaitFor(messaging)
+    .WithEnvironment("MyKaarma__SigningSecrets__0", signingSecret)
+    .WithEnvironment("MyKaarma__AuthorizationTokens__0", authorizationToken)
+    .WithExternalHttpEndpoints()
+    .WithHttpHealthCheck("/health");
+
+var relay = builder.AddProject<Projects.Relay>("relay")
+    .WithReference(messaging)
+    .WithReference(relaydb)
+    .WaitFor(messaging)
+    .WaitFor(relaydb)
+    .WithHttpHealthCheck("/health");
+
+if (builder.ExecutionContext.IsRunMode)
+{
+    builder.AddDemoSubscriber(relay);
+    receiver.WithSendSampleEventsCommand(Path.Combine(builder.AppHostDirectory, "..", "samples", "mykaarma"),
+        signingSecret, authorizationToken);
+}
 
 builder.Build().Run();
