@@ -13,6 +13,7 @@ var authorizationToken = builder.ExecutionContext.IsRunMode
     : builder.AddParameter("mykaarma-authorization-token", secret: true);
 
 var receiver = builder.AddProject<Projects.Receiver>("receiver")
+    .WithMessagingSettings(builder.Configuration)
     .WithReference(messaging)
     .WaitFor(messaging)
     .WithEnvironment("MyKaarma__SigningSecrets__0", signingSecret)
@@ -21,6 +22,7 @@ var receiver = builder.AddProject<Projects.Receiver>("receiver")
     .WithHttpHealthCheck("/health");
 
 var relay = builder.AddProject<Projects.Relay>("relay")
+    .WithMessagingSettings(builder.Configuration)
     .WithReference(messaging)
     .WithReference(relaydb)
     .WaitFor(messaging)

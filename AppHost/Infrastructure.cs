@@ -36,6 +36,24 @@ internal static class Infrastructure
         return (messaging, database);
     }
 
+    /// <summary>
+    /// Passes the AppHost's <c>Messaging:EventsQueue</c> and <c>Messaging:TopologyPrefix</c>, when set, to a service,
+    /// so the Receiver and the Relay always agree on them (e.g. two environments sharing one broker).
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithMessagingSettings(this IResourceBuilder<ProjectResource> service,
+        IConfiguration configuration)
+    {
+        foreach (var key in new[] { "EventsQueue", "TopologyPrefix" })
+        {
+            if (configuration[$"Messaging:{key}"] is { Length: > 0 } value)
+            {
+                service.WithEnvironment($"Messaging__{key}", value);
+            }
+        }
+
+        return service;
+    }
+
     private static bool ContainerRuntimeAnswers()
     {
         foreach (var runtime in new[] { "docker", "podman" })
