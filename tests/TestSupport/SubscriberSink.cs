@@ -22,6 +22,9 @@ public sealed class SubscriberSink : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<SinkRequest> _requests = new();
     private readonly ConcurrentDictionary<string, int> _counts = new();
+    private readonly ConcurrentQueue<SinkRequest> _accepted = new();
+    private readonly ConcurrentDictionary<string, int> _inFlightById = new();
+    private int _sameIdOverlaps;
     private int _inFlight;
     private int _maxInFlight;
 
@@ -30,10 +33,22 @@ public sealed class SubscriberSink : IAsyncDisposable
     /// <summary>Decides the answer: path, 1-based request number on that path -> status code, optional Retry-After seconds.</summary>
     public Func<string, int, (HttpStatusCode Status, int? RetryAfterSeconds)> Respond { get; set; } = (_, _) => (HttpStatusCode.OK, null);
 
+    /// <summary>When set, decides the answer from the request itself (its webhook-id, say) instead of <see cref="Respond"/>.</summary>
+    public Func<SinkRequest, (HttpStatusCode Status, int? RetryAfterSeconds)>? Answer { get; set; }
+
     /// <summary>Delay before answering, to hold requests in flight.</summary>
     public TimeSpan Delay { get; set; } = TimeSpan.Zero;
 
+    /// <summary>Each request waits for the task this returns before answering: a subscriber that hangs until the test lets it go.</summary>
+    public Func<SinkRequest, Task> Gate { get; set; } = _ => Task.CompletedTask;
+
     public IReadOnlyCollection<SinkRequest> Requests => _requests;
+
+    /// <summary>Requests that were answered with a 2xx, that is, that the subscriber took.</summary>
+    public IReadOnlyCollection<SinkRequest> Accepted => _accepted;
+
+    /// <summary>How many times a request arrived while another with the same webhook-id was still being answered.</summary>
+    public int SameIdOverlaps => Volatile.Read(ref _sameIdOverlaps);
 
     public int MaxInFlight => Volatile.Read(ref _maxInFlight);
 
@@ -69,16 +84,35 @@ public sealed class SubscriberSink : IAsyncDisposable
             using var body = new MemoryStream();
             await context.Request.Body.CopyToAsync(body);
             var path = context.Request.Path.Value ?? "/";
-            _requests.Enqueue(new SinkRequest(path,
+            var request = new SinkRequest(path,
                 context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()),
-                body.ToArray(), DateTimeOffset.UtcNow));
+                body.ToArray(), DateTimeOffset.UtcNow);
+            _requests.Enqueue(request);
             var number = _counts.AddOrUpdate(path, 1, (_, n) => n + 1);
-            if (Delay > TimeSpan.Zero)
+            var webhookId = request.Headers.GetValueOrDefault("webhook-id");
+            if (webhookId is not null && _inFlightById.AddOrUpdate(webhookId, 1, (_, n) => n + 1) > 1)
             {
-                await Task.Delay(Delay);
+                Interlocked.Increment(ref _sameIdOverlaps);
             }
 
-            var (status, retryAfter) = Respond(path, number);
+            try
+            {
+                if (Delay > TimeSpan.Zero)
+                {
+                    await Task.Delay(Delay);
+                }
+
+                await Gate(request).WaitAsync(context.RequestAborted);
+            }
+            finally
+            {
+                if (webhookId is not null)
+                {
+                    _inFlightById.AddOrUpdate(webhookId, 0, (_, n) => n - 1);
+                }
+            }
+
+            var (status, retryAfter) = Answer?.Invoke(request) ?? Respond(path, number);
             context.Response.StatusCode = (int)status;
             if (retryAfter is { } seconds)
             {
@@ -86,6 +120,15 @@ public sealed class SubscriberSink : IAsyncDisposable
             }
 
             await context.Response.WriteAsync($"answer {(int)status} to request {number}");
+            await context.Response.CompleteAsync();
+            if ((int)status is >= 200 and < 300)
+            {
+                _accepted.Enqueue(request);
+            }
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The sender went away (killed, or timed out) before an answer: nothing was taken.
         }
         finally
         {
