@@ -1,12 +1,10 @@
 using Aspire.Webhooks.Relay.Outbox;
 using Aspire.Webhooks.Relay.Subscribers;
 using Microsoft.Extensions.Options;
-using Polly;
-using Polly.Retry;
 
 namespace Aspire.Webhooks.Relay.Delivery;
 
-/// <summary>Starts one lane per subscriber with the shared services.</summary>
+/// <summary>Starts one lane per subscriber with the shared services, among them one outcome recorder for all lanes.</summary>
 public sealed class DeliveryLaneFactory(
     OutboxStore outbox,
     SubscriberStore subscriberStore,
@@ -14,10 +12,19 @@ public sealed class DeliveryLaneFactory(
     RelayMetrics metrics,
     IOptions<DeliveryOptions> options,
     TimeProvider time,
-    ILoggerFactory loggers)
+    ILoggerFactory loggers) : IAsyncDisposable, IDisposable
 {
+    // Shared, so attempts finishing in different lanes at the same time are committed together.
+    private readonly OutcomeRecorder _recorder = new(outbox, options.Value, time, loggers.CreateLogger<OutcomeRecorder>());
+
     internal DeliveryLane Start(Subscriber subscriber) =>
-        new(subscriber, outbox, subscriberStore, sender, metrics, options.Value, time, loggers.CreateLogger<DeliveryLane>());
+        new(subscriber, outbox, _recorder, subscriberStore, sender, metrics, options.Value, time, loggers.CreateLogger<DeliveryLane>());
+
+    /// <summary>Disposed by the container after the dispatcher stopped its lanes, so their last outcomes are written.</summary>
+    public ValueTask DisposeAsync() => _recorder.DisposeAsync();
+
+    // A container disposed synchronously still lets the last outcomes be written.
+    public void Dispose() => _recorder.DisposeAsync().AsTask().GetAwaiter().GetResult();
 }
 
 /// <summary>
@@ -27,6 +34,7 @@ public sealed class DeliveryLaneFactory(
 internal sealed partial class DeliveryLane
 {
     private readonly OutboxStore _outbox;
+    private readonly OutcomeRecorder _recorder;
     private readonly SubscriberStore _subscriberStore;
     private readonly WebhookSender _sender;
     private readonly RelayMetrics _metrics;
@@ -35,42 +43,23 @@ internal sealed partial class DeliveryLane
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly CancellationTokenSource _stop = new();
-    private readonly ResiliencePipeline _recording;
     private readonly Task _running;
     private int _inFlight;
     private volatile Subscriber _subscriber;
     private volatile bool _paused;
 
-    public DeliveryLane(Subscriber subscriber, OutboxStore outbox, SubscriberStore subscriberStore, WebhookSender sender,
-        RelayMetrics metrics, DeliveryOptions options, TimeProvider time, ILogger logger)
+    public DeliveryLane(Subscriber subscriber, OutboxStore outbox, OutcomeRecorder recorder, SubscriberStore subscriberStore,
+        WebhookSender sender, RelayMetrics metrics, DeliveryOptions options, TimeProvider time, ILogger logger)
     {
         _subscriber = subscriber;
         _outbox = outbox;
+        _recorder = recorder;
         _subscriberStore = subscriberStore;
         _sender = sender;
         _metrics = metrics;
         _options = options;
         _time = time;
         _logger = logger;
-        // Recording an outcome must outlive a short database outage: otherwise the attempt would be made again
-        // once its claim lease expires. Jittered exponential backoff, bounded by the lease.
-        _recording = new ResiliencePipelineBuilder { TimeProvider = time }
-            .AddRetry(new RetryStrategyOptions
-            {
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(ex => ex is not OperationCanceledException),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = TimeSpan.FromMilliseconds(200),
-                MaxDelay = TimeSpan.FromSeconds(5),
-                MaxRetryAttempts = int.MaxValue,
-                OnRetry = args =>
-                {
-                    LogRecordingRetry(args.Outcome.Exception, args.AttemptNumber + 1);
-                    return ValueTask.CompletedTask;
-                },
-            })
-            .AddTimeout(options.EffectiveClaimLease)
-            .Build();
         _running = Task.Run(RunAsync);
     }
 
@@ -103,7 +92,7 @@ internal sealed partial class DeliveryLane
                 var wait = _options.PollInterval;
                 if (free > 0)
                 {
-                    var claimed = await _outbox.ClaimAsync(subscriber.Id, free, _options.EffectiveClaimLease, stopping);
+                    var (claimed, nextDue) = await _outbox.ClaimAsync(subscriber.Id, free, _options.EffectiveClaimLease, stopping);
                     foreach (var delivery in claimed)
                     {
                         Interlocked.Increment(ref _inFlight);
@@ -115,7 +104,7 @@ internal sealed partial class DeliveryLane
                         continue;
                     }
 
-                    if (await _outbox.NextDueAsync(subscriber.Id, stopping) is { } due)
+                    if (nextDue is { } due)
                     {
                         var untilDue = due - _time.GetUtcNow();
                         wait = untilDue < wait ? untilDue : wait;
@@ -167,8 +156,7 @@ internal sealed partial class DeliveryLane
                 _ => ("dead", null, "dead_lettered"),
             };
 
-            var recorded = await _recording.ExecuteAsync(
-                async token => await _outbox.CompleteAsync(record, status, next, token), CancellationToken.None);
+            var recorded = await _recorder.RecordAsync(new AttemptOutcome(record, status, next));
             _metrics.Attempt(subscriber.Name, outcome, duration);
             if (!recorded)
             {
@@ -225,9 +213,6 @@ internal sealed partial class DeliveryLane
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Delivering {DeliveryId} to {Subscriber} failed unexpectedly")]
     private partial void LogDeliverFailed(Exception exception, Guid deliveryId, string subscriber);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Recording a delivery outcome failed (try {Try}); retrying")]
-    private partial void LogRecordingRetry(Exception? exception, int @try);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The delivery lane of {Subscriber} failed; retrying in 1 s")]
     private partial void LogLaneFailed(Exception exception, string subscriber);
