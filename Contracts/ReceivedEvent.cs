@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Aspire.Webhooks.Contracts;
 
 /// <summary>
@@ -25,7 +27,8 @@ public sealed record ReceivedEvent
     /// <summary>When the Receiver accepted the request.</summary>
     public required DateTimeOffset ReceivedAt { get; init; }
 
-    /// <summary>The request body exactly as received.</summary>
+    /// <summary>The request body exactly as received; on the wire it travels as JSON, not base64.</summary>
+    [JsonConverter(typeof(JsonBodyConverter))]
     public required byte[] Body { get; init; }
 }
 
