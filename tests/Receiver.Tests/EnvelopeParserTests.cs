@@ -158,4 +158,58 @@ public sealed class EnvelopeParserTests
         var e = ParseValid(SampleEvents.With(SampleEvents.Customer, ("departmentuuid", JsonValue.Create((string?)null))));
         Assert.Null(e.EnvelopeDepartmentUuid);
     }
+
+    [Fact]
+    public void Escaped_property_names_and_values_in_the_payload_are_read_unescaped()
+    {
+        const string payload = """{"\u0075uid":"o-\u00e9","order":{"header":{"orderNumber":"R\/7"}}}""";
+        var e = ParseValid(SampleEvents.With(SampleEvents.ServiceOrder, ("payload", payload)));
+        Assert.Equal("o-é", e.Routing.EntityId);
+        Assert.Equal("R/7", e.Routing.OrderNumber);
+    }
+
+    [Fact]
+    public void A_field_given_twice_counts_with_its_last_value_as_in_a_document()
+    {
+        const string body = """
+            {"id":"first","type":"service-orders","timestamp":1,"dealeruuid":"d","id":"last",
+             "payload":"{\"order\":{\"header\":{\"orderNumber\":\"1\"}},\"order\":{}}"}
+            """;
+        var e = ParseValid(Encoding.UTF8.GetBytes(body));
+        Assert.Equal("last", e.Id);
+        Assert.Null(e.Routing.OrderNumber);
+    }
+
+    [Fact]
+    public void A_byte_order_mark_is_tolerated_and_kept_in_the_body()
+    {
+        byte[] body = [0xEF, 0xBB, 0xBF, .. SampleEvents.Bytes(SampleEvents.Customer)];
+        var e = ParseValid(body);
+        Assert.Equal(body, e.Body);
+    }
+
+    [Fact]
+    public void A_body_that_is_not_utf8_is_refused()
+    {
+        var body = SampleEvents.Bytes(SampleEvents.Customer);
+        body[body.Length - 3] = 0xFF;
+        var result = EnvelopeParser.Parse(body, Now);
+        Assert.False(result.IsValid);
+        Assert.Equal("body", result.Field);
+    }
+
+    [Fact]
+    public void Invalid_json_inside_a_payload_that_is_not_an_object_is_reported_as_invalid_json()
+    {
+        var result = EnvelopeParser.Parse(SampleEvents.With(SampleEvents.Customer, ("payload", "[1,")), Now);
+        Assert.Equal("payload", result.Field);
+        Assert.Contains("not valid JSON", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Content_after_the_payload_object_is_refused()
+    {
+        var result = EnvelopeParser.Parse(SampleEvents.With(SampleEvents.Customer, ("payload", "{} {}")), Now);
+        Assert.Equal("payload", result.Field);
+    }
 }
