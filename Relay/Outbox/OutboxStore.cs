@@ -31,8 +31,10 @@ public sealed record AttemptRecord(
     string? ResponseExcerpt);
 
 /// <summary>The <c>events</c>, <c>deliveries</c> and <c>delivery_attempts</c> tables.</summary>
-public sealed class OutboxStore(NpgsqlDataSource database, TimeProvider time)
+public sealed class OutboxStore(NpgsqlDataSource database, TimeProvider time) : IAsyncDisposable, IDisposable
 {
+    private readonly DeliveryNotifier _notifier = new(database);
+
     /// <summary>The channel a commit of new deliveries notifies, with the subscriber's id as payload.</summary>
     public const string DeliveriesChannel = "relay_deliveries";
 
@@ -41,14 +43,15 @@ public sealed class OutboxStore(NpgsqlDataSource database, TimeProvider time)
     /// of the same (type, id) changes nothing. Returns how many deliveries were created, or null for a duplicate.
     /// </summary>
     /// <remarks>
-    /// One statement, so one round trip and one commit: the event insert, the delivery inserts that depend on it and
-    /// the notifications (sent by PostgreSQL only when the statement commits) succeed or fail together.
+    /// One statement, so one round trip and one commit: the event insert and the delivery inserts that depend on it
+    /// succeed or fail together. The lanes are notified after the commit, by <see cref="DeliveryNotifier"/>: a
+    /// NOTIFY inside this transaction would serialise every consumer's commit behind one lock, fsync included.
     /// </remarks>
     public async Task<int?> StoreAsync(ReceivedEvent received, IReadOnlyList<Guid> subscriberIds, string? traceParent,
         CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        await using var command = database.CreateCommand($"""
+        await using var command = database.CreateCommand("""
             with stored as (
                 insert into events (event_type, event_id, timestamp_ms, dealer_uuid, department_uuid, entity_id, order_number,
                                     appointment_event, appointment_status, body, traceparent, received_at, stored_at)
@@ -61,8 +64,7 @@ public sealed class OutboxStore(NpgsqlDataSource database, TimeProvider time)
                 from stored cross join unnest($14::uuid[], $15::uuid[]) as d(id, subscriber_id)
                 returning subscriber_id
             )
-            select (select count(*) from stored),
-                   (select count(*) from (select pg_notify('{DeliveriesChannel}', c.subscriber_id::text) from created c) as notified)
+            select (select count(*) from stored), (select count(*) from created)
             """);
         var routing = received.Routing;
         var parameters = command.Parameters;
@@ -82,10 +84,20 @@ public sealed class OutboxStore(NpgsqlDataSource database, TimeProvider time)
         parameters.AddWithValue(subscriberIds.Select(_ => Guid.CreateVersion7(now)).ToArray());
         parameters.AddWithValue(subscriberIds.ToArray());
 
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        // Already stored by an earlier arrival: its deliveries exist (or were made and finished).
-        return reader.GetInt64(0) == 0 ? null : (int)reader.GetInt64(1);
+        int? created;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            await reader.ReadAsync(cancellationToken);
+            // Already stored by an earlier arrival: its deliveries exist (or were made and finished).
+            created = reader.GetInt64(0) == 0 ? null : (int)reader.GetInt64(1);
+        }
+
+        if (created > 0)
+        {
+            _notifier.Notify(subscriberIds);
+        }
+
+        return created;
     }
 
     /// <summary>
@@ -185,6 +197,11 @@ public sealed class OutboxStore(NpgsqlDataSource database, TimeProvider time)
 
         return recorded;
     }
+
+    public ValueTask DisposeAsync() => _notifier.DisposeAsync();
+
+    // A container disposed synchronously still lets the last notifications go out.
+    public void Dispose() => _notifier.DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     internal static NpgsqlBatchCommand Command(string sql, params object[] parameters)
     {

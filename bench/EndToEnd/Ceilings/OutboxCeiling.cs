@@ -35,7 +35,7 @@ public static class OutboxCeiling
             var subscribers = await CeilingSubscribersAsync(database, cancellationToken);
             var routes = fanOut.ToDictionary(f => f.Key,
                 f => (IReadOnlyList<Guid>)[.. f.Value.Select(name => subscribers[name])], StringComparer.Ordinal);
-            var store = new OutboxStore(database, TimeProvider.System);
+            await using var store = new OutboxStore(database, TimeProvider.System);
 
             var phase = LoadPhase.StartingNow("outbox", warmUp, duration);
             var latency = new LongConcurrentHistogram(1, 60_000_000, 3);
