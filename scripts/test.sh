@@ -14,6 +14,10 @@ service_env=$(bash scripts/local-services.sh --env)
 eval "$service_env"
 echo "test.sh: ConnectionStrings__messaging=${ConnectionStrings__messaging:?}" >&2
 echo "test.sh: ConnectionStrings__relaydb=${ConnectionStrings__relaydb:?}" >&2
+# The browser checks drive a real headless Chromium.
+CHROMIUM_PATH=$(bash scripts/browser.sh)
+export CHROMIUM_PATH
+echo "test.sh: CHROMIUM_PATH=$CHROMIUM_PATH" >&2
 
 start=$SECONDS
 log=$(mktemp)

@@ -39,7 +39,7 @@ public sealed partial class EventConsumer(
             .ToList();
 
         // The consume span continues the Receiver's trace; storing it lets each later delivery join that trace.
-        var created = await outbox.StoreAsync(received, matching, Activity.Current?.Id, cancellationToken);
+        var created = await outbox.StoreAsync(received, matching, TraceParent(), cancellationToken);
         if (created is not { } count)
         {
             LogDuplicate(received.Type, received.Id);
@@ -49,6 +49,15 @@ public sealed partial class EventConsumer(
         metrics.DeliveriesCreated(count);
         LogStored(received.Type, received.Id, count);
     }
+
+    /// <summary>
+    /// The consume span's W3C context when tracing is on. Without a listener there is no span; a fresh context is
+    /// made so every delivery of this event still carries one traceparent that subscribers can correlate on.
+    /// </summary>
+    private static string TraceParent() =>
+        Activity.Current is { IdFormat: ActivityIdFormat.W3C } current
+            ? current.Id!
+            : $"00-{ActivityTraceId.CreateRandom().ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-00";
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Stored {EventType} event {EventId} with {Deliveries} deliveries")]
     private partial void LogStored(string eventType, string eventId, int deliveries);
