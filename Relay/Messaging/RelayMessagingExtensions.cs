@@ -17,6 +17,9 @@ public static class RelayMessagingExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
 
+        // No group can be larger than the events consumed at once: each consumer waits for its event's commit.
+        builder.Services.AddSingleton(services => new EventWriter(services.GetRequiredService<OutboxStore>(),
+            services.GetRequiredService<IOptions<RelayMessagingOptions>>().Value.ConcurrentMessageLimit));
         builder.Services.AddMassTransit(bus =>
         {
             bus.ConfigureHealthCheckOptions(health => health.Name = "messaging");

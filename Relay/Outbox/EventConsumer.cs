@@ -8,10 +8,11 @@ namespace Aspire.Webhooks.Relay.Outbox;
 
 /// <summary>
 /// Turns each event message into stored deliveries. The broker message is acknowledged only when this returns,
-/// that is after the transaction committed; if PostgreSQL is down the consume fails and the message stays queued.
+/// that is after the transaction that stored it committed (shared with the events consumed meanwhile, see
+/// <see cref="EventWriter"/>); if PostgreSQL is down the consume fails and the message stays queued.
 /// </summary>
 public sealed partial class EventConsumer(
-    OutboxStore outbox,
+    EventWriter writer,
     SubscriberCache subscribers,
     RelayMetrics metrics,
     ILogger<EventConsumer> logger) :
@@ -39,7 +40,7 @@ public sealed partial class EventConsumer(
             .ToList();
 
         // The consume span continues the Receiver's trace; storing it lets each later delivery join that trace.
-        var created = await outbox.StoreAsync(received, matching, TraceParent(), cancellationToken);
+        var created = await writer.StoreAsync(new EventToStore(received, matching, TraceParent()), cancellationToken);
         if (created is not { } count)
         {
             LogDuplicate(received.Type, received.Id);

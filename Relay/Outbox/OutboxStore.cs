@@ -1,5 +1,6 @@
 using Aspire.Webhooks.Contracts;
 using Npgsql;
+using NpgsqlTypes;
 
 namespace Aspire.Webhooks.Relay.Outbox;
 
@@ -13,6 +14,9 @@ public sealed record ClaimedDelivery(
     string DealerUuid,
     byte[] Body,
     string? TraceParent);
+
+/// <summary>An event to store, the subscribers it goes to, and the trace its deliveries continue.</summary>
+public sealed record EventToStore(ReceivedEvent Event, IReadOnlyList<Guid> SubscriberIds, string? TraceParent);
 
 /// <summary>What one claim found: the deliveries claimed, and when the subscriber's next pending delivery falls due.</summary>
 public sealed record ClaimResult(IReadOnlyList<ClaimedDelivery> Claimed, DateTimeOffset? NextDue);
@@ -42,62 +46,110 @@ public sealed class OutboxStore(NpgsqlDataSource database, TimeProvider time) : 
     /// Stores the event once and one pending delivery per matching subscriber, atomically. A second arrival
     /// of the same (type, id) changes nothing. Returns how many deliveries were created, or null for a duplicate.
     /// </summary>
-    /// <remarks>
-    /// One statement, so one round trip and one commit: the event insert and the delivery inserts that depend on it
-    /// succeed or fail together. The lanes are notified after the commit, by <see cref="DeliveryNotifier"/>: a
-    /// NOTIFY inside this transaction would serialise every consumer's commit behind one lock, fsync included.
-    /// </remarks>
     public async Task<int?> StoreAsync(ReceivedEvent received, IReadOnlyList<Guid> subscriberIds, string? traceParent,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken) =>
+        (await StoreAsync([new EventToStore(received, subscriberIds, traceParent)], cancellationToken))[0];
+
+    /// <summary>
+    /// Stores a group of events and their deliveries in one statement, so one round trip and one commit: every event
+    /// of the group is stored with all its deliveries, or nothing is. Each event is stored once by (type, id); one
+    /// already stored, or named earlier in the same group, creates nothing. Returns, per event in order, how many
+    /// deliveries were created, or null for a duplicate.
+    /// </summary>
+    /// <remarks>
+    /// The lanes are notified after the commit, by <see cref="DeliveryNotifier"/>: a NOTIFY inside this transaction
+    /// would serialise every commit behind one lock, fsync included. Events are inserted in (type, id) order, so two
+    /// replicas storing overlapping groups wait for each other instead of deadlocking.
+    /// </remarks>
+    public async Task<int?[]> StoreAsync(IReadOnlyList<EventToStore> events, CancellationToken cancellationToken)
     {
+        var results = new int?[events.Count];
+        // A (type, id) named twice in one group would make ON CONFLICT meet a row of its own statement, which
+        // PostgreSQL refuses: only the first is written, the others are duplicates once it commits.
+        var unique = new List<EventToStore>(events.Count);
+        var first = new Dictionary<(string Type, string Id), int>(events.Count);
+        for (var i = 0; i < events.Count; i++)
+        {
+            if (first.TryAdd((events[i].Event.Type, events[i].Event.Id), i))
+            {
+                unique.Add(events[i]);
+            }
+        }
+
+        unique.Sort((a, b) => (string.CompareOrdinal(a.Event.Type, b.Event.Type), string.CompareOrdinal(a.Event.Id, b.Event.Id))
+            switch { (0, var byId) => byId, (var byType, _) => byType });
+
         var now = time.GetUtcNow();
         await using var command = database.CreateCommand("""
-            with stored as (
+            with input as (
+                select * from unnest($1::int[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[],
+                                     $8::text[], $9::text[], $10::text[], $11::bytea[], $12::text[], $13::timestamptz[])
+                    with ordinality as i(n, event_type, event_id, timestamp_ms, dealer_uuid, department_uuid, entity_id,
+                                         order_number, appointment_event, appointment_status, body, traceparent, received_at, position)
+            ), stored as (
                 insert into events (event_type, event_id, timestamp_ms, dealer_uuid, department_uuid, entity_id, order_number,
                                     appointment_event, appointment_status, body, traceparent, received_at, stored_at)
-                values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                select event_type, event_id, timestamp_ms, dealer_uuid, department_uuid, entity_id, order_number,
+                       appointment_event, appointment_status, body, traceparent, received_at, $14
+                from input
+                order by position
                 on conflict (event_type, event_id) do nothing
-                returning id
+                returning id, event_type, event_id
             ), created as (
                 insert into deliveries (id, event_pk, subscriber_id, status, next_attempt_at, created_at)
-                select d.id, stored.id, d.subscriber_id, 'pending', $13, $13
-                from stored cross join unnest($14::uuid[], $15::uuid[]) as d(id, subscriber_id)
-                returning subscriber_id
+                select d.id, stored.id, d.subscriber_id, 'pending', $14, $14
+                from stored
+                join input i on i.event_type = stored.event_type and i.event_id = stored.event_id
+                join unnest($15::int[], $16::uuid[], $17::uuid[]) as d(n, id, subscriber_id) on d.n = i.n
             )
-            select (select count(*) from stored), (select count(*) from created)
+            select i.n from stored join input i on i.event_type = stored.event_type and i.event_id = stored.event_id
             """);
-        var routing = received.Routing;
         var parameters = command.Parameters;
-        parameters.AddWithValue(received.Type);
-        parameters.AddWithValue(received.Id);
-        parameters.AddWithValue(received.Timestamp);
-        parameters.AddWithValue(received.DealerUuid);
-        parameters.AddWithValue((object?)routing.DepartmentUuid ?? DBNull.Value);
-        parameters.AddWithValue((object?)routing.EntityId ?? DBNull.Value);
-        parameters.AddWithValue((object?)routing.OrderNumber ?? DBNull.Value);
-        parameters.AddWithValue((object?)routing.AppointmentEvent ?? DBNull.Value);
-        parameters.AddWithValue((object?)routing.AppointmentStatus ?? DBNull.Value);
-        parameters.AddWithValue(received.Body);
-        parameters.AddWithValue((object?)traceParent ?? DBNull.Value);
-        parameters.AddWithValue(received.ReceivedAt);
+        parameters.AddWithValue(unique.Select(e => first[(e.Event.Type, e.Event.Id)]).ToArray());
+        parameters.AddWithValue(unique.Select(e => e.Event.Type).ToArray());
+        parameters.AddWithValue(unique.Select(e => e.Event.Id).ToArray());
+        parameters.AddWithValue(unique.Select(e => e.Event.Timestamp).ToArray());
+        parameters.AddWithValue(unique.Select(e => e.Event.DealerUuid).ToArray());
+        parameters.AddWithValue(unique.Select(e => e.Event.Routing.DepartmentUuid).ToArray());
+        parameters.AddWithValue(unique.Select(e => e.Event.Routing.EntityId).ToArray());
+        parameters.AddWithValue(unique.Select(e => e.Event.Routing.OrderNumber).ToArray());
+        parameters.AddWithValue(unique.Select(e => e.Event.Routing.AppointmentEvent).ToArray());
+        parameters.AddWithValue(unique.Select(e => e.Event.Routing.AppointmentStatus).ToArray());
+        parameters.Add(new NpgsqlParameter { Value = unique.Select(e => e.Event.Body).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
+        parameters.AddWithValue(unique.Select(e => e.TraceParent).ToArray());
+        parameters.AddWithValue(unique.Select(e => e.Event.ReceivedAt).ToArray());
         parameters.AddWithValue(now);
-        parameters.AddWithValue(subscriberIds.Select(_ => Guid.CreateVersion7(now)).ToArray());
-        parameters.AddWithValue(subscriberIds.ToArray());
+        var deliveries = unique.SelectMany(e => e.SubscriberIds.Select(s => (N: first[(e.Event.Type, e.Event.Id)], Subscriber: s))).ToList();
+        parameters.AddWithValue(deliveries.Select(d => d.N).ToArray());
+        parameters.AddWithValue(deliveries.Select(_ => Guid.CreateVersion7(now)).ToArray());
+        parameters.AddWithValue(deliveries.Select(d => d.Subscriber).ToArray());
 
-        int? created;
+        var created = new bool[events.Count];
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
-            await reader.ReadAsync(cancellationToken);
-            // Already stored by an earlier arrival: its deliveries exist (or were made and finished).
-            created = reader.GetInt64(0) == 0 ? null : (int)reader.GetInt64(1);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                created[reader.GetInt32(0)] = true;
+            }
         }
 
-        if (created > 0)
+        var notify = new HashSet<Guid>();
+        for (var i = 0; i < events.Count; i++)
         {
-            _notifier.Notify(subscriberIds);
+            // Not stored by this group (an earlier arrival was, or an earlier member of the group): a duplicate.
+            if (created[i])
+            {
+                results[i] = events[i].SubscriberIds.Count;
+                notify.UnionWith(events[i].SubscriberIds);
+            }
         }
 
-        return created;
+        if (notify.Count > 0)
+        {
+            _notifier.Notify(notify);
+        }
+
+        return results;
     }
 
     /// <summary>

@@ -56,7 +56,7 @@ public sealed class BenchRunner(BenchSettings settings)
             string.Create(CultureInfo.InvariantCulture, $"{settings.Rate:0.##} events/s"),
             phase => LoadLoops.OpenAsync(poster, phase, settings.Rate, MaxInFlight, cancellationToken), cancellationToken);
 
-        Console.WriteLine($"outbox ceiling: {settings.ConsumerConcurrency} writers, OutboxStore.StoreAsync, " +
+        Console.WriteLine($"outbox ceiling: {settings.ConsumerConcurrency} writers, EventWriter (grouped commits), " +
             $"{settings.CeilingWarmUp.TotalSeconds:0.#}s warm-up + {settings.CeilingDuration.TotalSeconds:0.#}s");
         var cpu = new CpuUsage(settings.Watched);
         cpu.Start();

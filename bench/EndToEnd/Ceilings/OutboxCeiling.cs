@@ -13,8 +13,8 @@ public sealed record OutboxCeilingResult(int Writers, double DeliveriesPerEvent,
     double StoredPerSecond, Percentiles Latency);
 
 /// <summary>
-/// Stores events with the Relay's own <see cref="OutboxStore.StoreAsync"/> - the same statements, one transaction each
-/// - from as many writers as the Relay's consumer runs at once, into a schema of its own in the bench database built
+/// Stores events with the Relay's own <see cref="EventWriter"/> and <see cref="OutboxStore"/> - the same statements, the
+/// same grouping into one transaction per group - from as many writers as the Relay's consumer runs at once, into a schema of its own in the bench database built
 /// from the Relay's migrations. Each event gets the deliveries its type got in the load runs, so the fan-out is the
 /// measured one. Nothing else writes meanwhile: this is what the outbox alone can take on this machine.
 /// </summary>
@@ -36,6 +36,7 @@ public static class OutboxCeiling
             var routes = fanOut.ToDictionary(f => f.Key,
                 f => (IReadOnlyList<Guid>)[.. f.Value.Select(name => subscribers[name])], StringComparer.Ordinal);
             await using var store = new OutboxStore(database, TimeProvider.System);
+            await using var writer = new EventWriter(store, writers);
 
             var phase = LoadPhase.StartingNow("outbox", warmUp, duration);
             var latency = new LongConcurrentHistogram(1, 60_000_000, 3);
@@ -47,7 +48,7 @@ public static class OutboxCeiling
                     var received = Event(samples.Next());
                     var targets = routes.GetValueOrDefault(received.Type) ?? [];
                     var started = Stopwatch.GetTimestamp();
-                    await store.StoreAsync(received, targets, null, cancellationToken);
+                    await writer.StoreAsync(new EventToStore(received, targets, null), cancellationToken);
                     if (started >= phase.MeasureFrom)
                     {
                         Interlocked.Increment(ref stored);

@@ -40,7 +40,7 @@ public static class ResultTables
 
         var outbox = report.OutboxCeiling;
         ceilings.AddRow("PostgreSQL outbox",
-            Markup.Escape(string.Create(inv, $"OutboxStore.StoreAsync, {outbox.Writers} writers, {outbox.DeliveriesPerEvent} deliveries/event; {Cores(report.OutboxCeilingCpuCores)}")),
+            Markup.Escape(string.Create(inv, $"EventWriter, {outbox.Writers} writers, {outbox.DeliveriesPerEvent} deliveries/event; {Cores(report.OutboxCeilingCpuCores)}")),
             outbox.StoredPerSecond.ToString("N0", inv), Num(outbox.Latency.P99Ms));
         AnsiConsole.Write(ceilings);
         if (report.DeliveredToCeilingRatio is { } ratio)
