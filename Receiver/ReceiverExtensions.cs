@@ -17,6 +17,7 @@ public static class ReceiverExtensions
             .ValidateOnStart();
 
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<AdmissionGate>();
         builder.Services.AddSingleton<RequestAuthenticator>();
         builder.Services.AddSingleton<ReceiverMetrics>();
         builder.Services.AddProblemDetails();

@@ -25,6 +25,12 @@ public sealed class MyKaarmaOptions
 
     /// <summary>Largest body accepted; larger requests get 413.</summary>
     public long MaxBodyBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Most webhook requests worked on at once; one more is answered 503 at once (with <c>Retry-After</c>) instead of
+    /// queueing behind the others until every one of them misses the publish timeout.
+    /// </summary>
+    public int MaxConcurrentRequests { get; set; } = 512;
 }
 
 /// <summary>Fails start-up with a message naming the key that is missing or malformed.</summary>
@@ -42,6 +48,11 @@ internal sealed class MyKaarmaOptionsValidator(IHostEnvironment environment) : I
         if (options.MaxBodyBytes <= 0)
         {
             failures.Add($"{MyKaarmaOptions.SectionName}:MaxBodyBytes must be a positive number of bytes.");
+        }
+
+        if (options.MaxConcurrentRequests <= 0)
+        {
+            failures.Add($"{MyKaarmaOptions.SectionName}:MaxConcurrentRequests must be a positive number of requests.");
         }
 
         if (options.AllowedIps.Count == 0)

@@ -41,4 +41,5 @@ public static class RejectionReasons
     public const string TooLarge = "too_large";
     public const string InvalidEnvelope = "invalid_envelope";
     public const string BrokerUnavailable = "broker_unavailable";
+    public const string Overloaded = "overloaded";
 }

@@ -27,6 +27,7 @@ public static partial class WebhookEndpoints
 
     internal static async Task<Results<Accepted<AcceptedEvent>, ProblemHttpResult>> ReceiveAsync(
         HttpContext http,
+        AdmissionGate gate,
         RequestAuthenticator authenticator,
         EventPublisher publisher,
         ReceiverMetrics metrics,
@@ -34,7 +35,40 @@ public static partial class WebhookEndpoints
         TimeProvider time,
         ILoggerFactory loggerFactory)
     {
-        var logger = loggerFactory.CreateLogger(typeof(WebhookEndpoints));
+        // Refused before any other work, so an overloaded Receiver spends as little as possible on the excess.
+        if (!gate.TryEnter())
+        {
+            http.Response.Headers.RetryAfter = RetryAfter;
+            return Reject(metrics, RejectionReasons.Overloaded, StatusCodes.Status503ServiceUnavailable, "Receiver busy",
+                $"More than MyKaarma:MaxConcurrentRequests ({options.CurrentValue.MaxConcurrentRequests}) requests are in progress; retry later.",
+                "receiver", isHeader: false);
+        }
+
+        try
+        {
+            return await ReceiveAdmittedAsync(http, authenticator, publisher, metrics, options, time,
+                loggerFactory.CreateLogger(LogCategory));
+        }
+        finally
+        {
+            gate.Exit();
+        }
+    }
+
+    // By name: the type overload formats the type's name again on every call.
+    private static readonly string LogCategory = typeof(WebhookEndpoints).FullName!;
+
+    private static readonly string RetryAfter = AdmissionGate.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static async Task<Results<Accepted<AcceptedEvent>, ProblemHttpResult>> ReceiveAdmittedAsync(
+        HttpContext http,
+        RequestAuthenticator authenticator,
+        EventPublisher publisher,
+        ReceiverMetrics metrics,
+        IOptionsMonitor<MyKaarmaOptions> options,
+        TimeProvider time,
+        ILogger logger)
+    {
         var request = http.Request;
 
         if (!authenticator.IsAllowedClient(http.Connection.RemoteIpAddress))
