@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Aspire.Webhooks.Contracts;
 using Aspire.Webhooks.ServiceDefaults;
 using MassTransit;
@@ -30,6 +31,10 @@ public static class MessagingExtensions
                 var options = context.GetRequiredService<IOptions<MessagingOptions>>().Value;
                 rabbit.ConnectToBroker(builder.Configuration);
                 rabbit.UseTopologyPrefix(options.TopologyPrefix);
+                // MassTransit indents its JSON by default: whitespace the broker stores and replicates for nobody. These
+                // options are process-wide and frozen once used, hence a copy rather than a change in place.
+                rabbit.ConfigureJsonSerializerOptions(json =>
+                    json.WriteIndented ? new JsonSerializerOptions(json) { WriteIndented = false } : json);
 
                 var queue = options.EventsQueue;
                 BindToEventsQueue<CustomerEventReceived>(rabbit, queue);
