@@ -106,6 +106,10 @@ log "starting the Receiver on http://127.0.0.1:$PORT (queue $QUEUE, log $RECEIVE
   export ASPNETCORE_URLS="http://127.0.0.1:$PORT"
   export MyKaarma__AllowedIps__0=127.0.0.1
   export Messaging__EventsQueue="$QUEUE"
+  # Exchanges of its own: the unprefixed message-type exchanges are shared with every other Receiver and test
+  # run on this broker, and the queues bound to them there (mykaarma-events, test queues) would each store a copy
+  # of every bench event, multiplying the broker's work and filling other people's queues.
+  export Messaging__TopologyPrefix="$QUEUE."
   export Logging__LogLevel__Default=Warning
   exec dotnet Aspire.Webhooks.Receiver.dll
 ) </dev/null >"$RECEIVER_LOG" 2>&1 &

@@ -26,7 +26,7 @@ public sealed class BenchRunner(BenchSettings settings, LiveProgress progress, T
         if (settings.Mode == BenchMode.Cleanup)
         {
             var messages = await BrokerTopology.DeleteAsync(settings.Amqp, settings.Queue!, cancellationToken);
-            Console.WriteLine($"Deleted queue and exchange '{settings.Queue}' ({messages} messages were in the queue).");
+            Console.WriteLine($"Deleted queue '{settings.Queue}', its exchange and its message-type exchanges ({messages} messages were in the queue).");
             return 0;
         }
 

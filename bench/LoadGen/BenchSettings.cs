@@ -24,7 +24,7 @@ public sealed record BenchSettings
           raw       publish with confirms straight to a fresh quorum queue: the ceiling the Receiver cannot beat
           closed    --concurrency senders, each posting again as soon as its previous answer arrived
           open      posts at --rate events/s on a fixed schedule; latency counts from each intended send time
-          cleanup   delete --queue (and the exchange of the same name the Receiver's topology creates)
+          cleanup   delete --queue, the exchange of that name and the message-type exchanges prefixed "QUEUE."
 
         options:
           -c, --concurrency N     senders / publishers in closed and raw (default 32)

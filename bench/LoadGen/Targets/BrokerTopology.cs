@@ -19,9 +19,22 @@ public static class BrokerTopology
     }
 
     /// <summary>
-    /// Deletes the queue and, when asked, the exchange of the same name that the Receiver's MassTransit topology
-    /// binds between the message-type exchanges and the queue. The message-type exchanges themselves are left:
-    /// they are shared with every other Receiver on this broker.
+    /// The message types the Receiver publishes, as MassTransit names their exchanges. bench/receiver.sh gives its
+    /// Receiver the topology prefix "{queue}.", so these exchanges are the run's own, not shared with other
+    /// Receivers, test runs or the development queue on the same broker.
+    /// </summary>
+    public static readonly string[] MessageExchanges =
+    [
+        "Aspire.Webhooks.Contracts:CustomerEventReceived",
+        "Aspire.Webhooks.Contracts:AppointmentEventReceived",
+        "Aspire.Webhooks.Contracts:ServiceOrderEventReceived",
+        "Aspire.Webhooks.Contracts:MpiEventReceived",
+        "Aspire.Webhooks.Contracts:UnknownEventReceived",
+    ];
+
+    /// <summary>
+    /// Deletes the queue and, when asked, the exchanges the Receiver's MassTransit topology made for it: the one of
+    /// the same name, and the message-type exchanges under the prefix "{queue}." that bench/receiver.sh sets.
     /// </summary>
     public static async Task<uint> DeleteAsync(IConnection connection, string queue, bool deleteExchange,
         CancellationToken cancellationToken)
@@ -37,6 +50,11 @@ public static class BrokerTopology
         {
             await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
             await channel.ExchangeDeleteAsync(queue, ifUnused: false, cancellationToken: cancellationToken);
+            foreach (var exchange in MessageExchanges)
+            {
+                // Deleting an exchange that does not exist is not an error in RabbitMQ.
+                await channel.ExchangeDeleteAsync($"{queue}.{exchange}", ifUnused: false, cancellationToken: cancellationToken);
+            }
         }
 
         return deleted;
