@@ -1,10 +1,12 @@
 using Aspire.Webhooks.Receiver;
+using Aspire.Webhooks.Receiver.ApiReference;
 using Aspire.Webhooks.Receiver.Ingest;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults(ReceiverMetrics.MeterName);
 builder.AddReceiverServices();
+builder.AddReceiverApiReference();
 
 var app = builder.Build();
 
@@ -14,6 +16,7 @@ app.UseStatusCodePages();
 
 app.MapDefaultEndpoints();
 app.MapMyKaarmaWebhooks();
+app.MapReceiverApiReference();
 
 app.Run();
 

@@ -13,15 +13,24 @@ public sealed record AcceptedEvent(string Id, string Type, string Status);
 /// <summary>The URL myKaarma posts its events to.</summary>
 public static partial class WebhookEndpoints
 {
+    public const string EndpointName = "ReceiveMyKaarmaEvent";
+
     /// <summary>Maps <c>POST {MyKaarma:Path}</c>.</summary>
     public static RouteGroupBuilder MapMyKaarmaWebhooks(this IEndpointRouteBuilder app)
     {
         var path = app.ServiceProvider.GetRequiredService<IOptions<MyKaarmaOptions>>().Value.Path;
         var group = app.MapGroup(path).WithTags("myKaarma webhooks");
         group.MapPost("", ReceiveAsync)
-            .WithName("ReceiveMyKaarmaEvent")
+            .WithName(EndpointName)
             .WithSummary("Receive one myKaarma webhook event")
-            .WithDescription("Answers 202 only once the event is durably stored in the broker; any other answer makes myKaarma retry.");
+            .WithDescription("Answers 202 only once the event is durably stored in the broker; any other answer makes myKaarma retry.")
+            // The body is read as raw bytes (it is signed and forwarded verbatim); this only documents it.
+            .Accepts<ApiReference.MyKaarmaEventEnvelope>("text/plain", "application/json")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return group;
     }
 
