@@ -26,11 +26,11 @@ internal static class Infrastructure
         }
 
         IResourceBuilder<IResourceWithConnectionString> messaging = givenMessaging
-            ? builder.AddConnectionString("messaging")
+            ? builder.AddConnectionString("messaging").WithServerHealthCheck(builder)
             : builder.AddRabbitMQ("messaging").WithDataVolume().WithManagementPlugin();
 
         IResourceBuilder<IResourceWithConnectionString> database = givenDatabase
-            ? builder.AddConnectionString("relaydb")
+            ? builder.AddConnectionString("relaydb").WithServerHealthCheck(builder)
             : builder.AddPostgres("postgres").WithDataVolume().AddDatabase("relaydb");
 
         return (messaging, database);

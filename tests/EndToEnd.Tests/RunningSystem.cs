@@ -44,7 +44,8 @@ public sealed class RunningSystem : IAsyncLifetime
         App = await builder.BuildAsync();
         using var timeout = new CancellationTokenSource(Startup);
         await App.StartAsync(timeout.Token);
-        foreach (var resource in new[] { "receiver", "relay", "demo-subscriber" })
+        // The broker and the database report health too (the AppHost checks the servers behind the connection strings).
+        foreach (var resource in new[] { "messaging", "relaydb", "receiver", "relay", "demo-subscriber" })
         {
             await App.ResourceNotifications.WaitForResourceHealthyAsync(resource, timeout.Token);
         }
