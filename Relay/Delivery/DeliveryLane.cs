@@ -82,6 +82,7 @@ internal sealed partial class DeliveryLane
     {
         var inFlight = new List<Task>();
         var stopping = _stop.Token;
+        var backlog = false;
         while (!stopping.IsCancellationRequested && !_paused)
         {
             try
@@ -90,7 +91,11 @@ internal sealed partial class DeliveryLane
                 var subscriber = _subscriber;
                 var free = subscriber.MaxConcurrency - Volatile.Read(ref _inFlight);
                 var wait = _options.PollInterval;
-                if (free > 0)
+                // Claims are made one after another, each a commit: with a backlog, claiming a slot at a time as each
+                // request finishes would cap the lane at one delivery per claim round trip. So while the last claim
+                // found more than it could take, the lane waits until a quarter of its slots are free and claims them
+                // together; the requests still in flight keep the subscriber busy meanwhile.
+                if (free >= (backlog ? ClaimThreshold(subscriber.MaxConcurrency) : 1))
                 {
                     var (claimed, nextDue) = await _outbox.ClaimAsync(subscriber.Id, free, _options.EffectiveClaimLease, stopping);
                     foreach (var delivery in claimed)
@@ -99,7 +104,8 @@ internal sealed partial class DeliveryLane
                         inFlight.Add(Task.Run(() => DeliverAsync(subscriber, delivery), CancellationToken.None));
                     }
 
-                    if (claimed.Count == free)
+                    backlog = claimed.Count == free;
+                    if (backlog)
                     {
                         continue;
                     }
@@ -134,6 +140,8 @@ internal sealed partial class DeliveryLane
         // Requests under way finish and are recorded; nothing new is claimed.
         await Task.WhenAll(inFlight);
     }
+
+    internal static int ClaimThreshold(int maxConcurrency) => Math.Max(1, maxConcurrency / 4);
 
     private async Task DeliverAsync(Subscriber subscriber, ClaimedDelivery delivery)
     {
