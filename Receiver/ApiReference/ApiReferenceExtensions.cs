@@ -21,19 +21,30 @@ public static class ApiReferenceExtensions
                     "secret). A 202 means the event is durably stored; any other answer makes myKaarma retry.";
                 return Task.CompletedTask;
             });
-            options.AddOperationTransformer((operation, context, _) =>
+            options.AddOperationTransformer(async (operation, context, cancellationToken) =>
             {
                 if (context.Description.ActionDescriptor.EndpointMetadata.OfType<EndpointNameMetadata>()
                     .Any(n => n.EndpointName == WebhookEndpoints.EndpointName))
                 {
+                    // Described here rather than with Accepts(): that metadata would make routing refuse any other
+                    // content type with 415, and the endpoint takes the body whatever its Content-Type.
+                    var envelope = await context.GetOrCreateSchemaAsync(typeof(MyKaarmaEventEnvelope), null, cancellationToken);
+                    operation.RequestBody = new OpenApiRequestBody
+                    {
+                        Required = true,
+                        Description = "myKaarma's event envelope. myKaarma sends it as text/plain; any Content-Type is accepted.",
+                        Content = new Dictionary<string, OpenApiMediaType>
+                        {
+                            ["text/plain"] = new() { Schema = envelope },
+                            ["application/json"] = new() { Schema = envelope },
+                        },
+                    };
                     operation.Parameters ??= [];
                     operation.Parameters.Add(Header(RequestAuthenticator.AuthorizationHeader,
                         "One of the configured authorization tokens (MyKaarma:AuthorizationTokens)."));
                     operation.Parameters.Add(Header(RequestAuthenticator.SignatureHeader,
                         "sha256= followed by the hex HMAC-SHA256 of the raw body under one of MyKaarma:SigningSecrets."));
                 }
-
-                return Task.CompletedTask;
             });
         });
         return builder;

@@ -24,8 +24,6 @@ public static partial class WebhookEndpoints
             .WithName(EndpointName)
             .WithSummary("Receive one myKaarma webhook event")
             .WithDescription("Answers 202 only once the event is durably stored in the broker; any other answer makes myKaarma retry.")
-            // The body is read as raw bytes (it is signed and forwarded verbatim); this only documents it.
-            .Accepts<ApiReference.MyKaarmaEventEnvelope>("text/plain", "application/json")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
