@@ -52,7 +52,10 @@ internal static class DemoSetup
             }
         }
 
-        relay.WaitFor(demo);
+        // The demo subscriber listens on plain http on this machine: the Relay is told that such a target is wanted.
+        relay.WithEnvironment("Relay__AllowPrivateNetworkTargets", "true")
+            .WithEnvironment("Relay__RequireHttps", "false")
+            .WaitFor(demo);
         return demo;
     }
 

@@ -23,6 +23,8 @@ public static class RelayExtensions
             .ValidateOnStart();
         builder.Services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.SectionName);
 
+        builder.Services.TryAddSingleton<HostResolver>();
+        builder.Services.AddSingleton<SubscriberUrlPolicy>();
         builder.Services.AddSingleton<SubscriberStore>();
         builder.Services.AddSingleton<SubscriberCache>();
         builder.Services.AddSingleton<OutboxStore>();
@@ -30,13 +32,16 @@ public static class RelayExtensions
         builder.Services.AddSingleton<WebhookSender>();
         builder.Services.AddSingleton<DeliveryLaneFactory>();
 
-        // Subscribers call arbitrary endpoints: no redirects followed, connections recycled so DNS changes are seen.
+        // Subscribers call arbitrary endpoints: no redirects followed, connections recycled so DNS changes are seen, and
+        // every connection checked against the URL policy as it is made (a name may be re-pointed after registration).
         builder.Services.AddHttpClient(WebhookSender.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            .ConfigurePrimaryHttpMessageHandler(services => new SocketsHttpHandler
             {
                 AllowAutoRedirect = false,
                 PooledConnectionLifetime = TimeSpan.FromMinutes(2),
                 MaxConnectionsPerServer = 256,
+                UseProxy = false,
+                ConnectCallback = services.GetRequiredService<SubscriberUrlPolicy>().ConnectAsync,
             });
 
         // Hosted services start in registration order: the database and subscribers before the bus consumes.

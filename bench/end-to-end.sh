@@ -191,6 +191,8 @@ log "starting the Relay on http://127.0.0.1:$RELAY_PORT (subscribers at http://1
   cd "$RELAY_DIR"
   export ASPNETCORE_ENVIRONMENT=Production ASPNETCORE_URLS="http://127.0.0.1:$RELAY_PORT"
   export ConnectionStrings__relaydb="$RELAY_DB" Logging__LogLevel__Default=Warning
+  # The sinks listen on plain http on loopback, which a production Relay refuses by default.
+  export Relay__AllowPrivateNetworkTargets=true Relay__RequireHttps=false
   exec env "${SUBSCRIBERS[@]}" dotnet Aspire.Webhooks.Relay.dll
 ) </dev/null >"$RUN_DIR/relay.log" 2>&1 &
 RELAY_PID=$!

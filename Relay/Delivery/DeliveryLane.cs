@@ -151,7 +151,7 @@ internal sealed partial class DeliveryLane
             var startedTicks = _time.GetTimestamp();
             var result = await _sender.SendAsync(subscriber, delivery, CancellationToken.None);
             var duration = _time.GetElapsedTime(startedTicks);
-            var decision = RetrySchedule.Decide(subscriber.Retry, delivery.Attempt, result.StatusCode, result.RetryAfter,
+            var decision = RetrySchedule.Decide(subscriber.Retry, delivery.AttemptInRound, result.StatusCode, result.RetryAfter,
                 _time.GetUtcNow(), Random.Shared);
             var error = result.Error ?? decision.Reason;
             var record = new AttemptRecord(delivery.Id, delivery.Attempt, started, duration, (int?)result.StatusCode, error,

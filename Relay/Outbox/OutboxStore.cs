@@ -5,9 +5,12 @@ using NpgsqlTypes;
 namespace Aspire.Webhooks.Relay.Outbox;
 
 /// <summary>A delivery claimed for one attempt, with what the request needs.</summary>
+/// <param name="Attempt">The attempt's number over the delivery's life; outcomes are fenced by it.</param>
+/// <param name="AttemptInRound">The attempt's number since the delivery was created or last replayed; retry limits count this.</param>
 public sealed record ClaimedDelivery(
     Guid Id,
     int Attempt,
+    int AttemptInRound,
     Guid SubscriberId,
     string EventType,
     string EventId,
@@ -177,9 +180,9 @@ public sealed class OutboxStore(NpgsqlDataSource database, TimeProvider time) : 
             ), claimed as (
                 update deliveries d set attempts = d.attempts + 1, next_attempt_at = $4
                 from due where d.id = due.id
-                returning d.id, d.attempts, d.event_pk
+                returning d.id, d.attempts, d.attempts - d.attempt_base as attempt_in_round, d.event_pk
             )
-            select c.id, c.attempts, e.event_type, e.event_id, e.dealer_uuid, e.body, e.traceparent
+            select c.id, c.attempts, c.attempt_in_round, e.event_type, e.event_id, e.dealer_uuid, e.body, e.traceparent
             from claimed c join events e on e.id = c.event_pk
             order by c.id
             """, subscriberId, now, limit, now + lease));
@@ -190,8 +193,8 @@ public sealed class OutboxStore(NpgsqlDataSource database, TimeProvider time) : 
         var claimed = new List<ClaimedDelivery>(limit);
         while (await reader.ReadAsync(cancellationToken))
         {
-            claimed.Add(new ClaimedDelivery(reader.GetGuid(0), reader.GetInt32(1), subscriberId, reader.GetString(2),
-                reader.GetString(3), reader.GetString(4), (byte[])reader[5], reader.IsDBNull(6) ? null : reader.GetString(6)));
+            claimed.Add(new ClaimedDelivery(reader.GetGuid(0), reader.GetInt32(1), reader.GetInt32(2), subscriberId, reader.GetString(3),
+                reader.GetString(4), reader.GetString(5), (byte[])reader[6], reader.IsDBNull(7) ? null : reader.GetString(7)));
         }
 
         await reader.NextResultAsync(cancellationToken);

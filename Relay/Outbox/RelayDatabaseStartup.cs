@@ -15,6 +15,7 @@ public sealed partial class RelayDatabaseStartup(
     NpgsqlDataSource database,
     SubscriberStore store,
     SubscriberCache cache,
+    SubscriberUrlPolicy urlPolicy,
     IOptions<RelayOptions> relayOptions,
     IOptions<DeliveryOptions> deliveryOptions,
     IConfiguration configuration,
@@ -26,8 +27,18 @@ public sealed partial class RelayDatabaseStartup(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var (subscribers, errors) = SubscriberDefinitions.Validate(relayOptions.Value.Subscribers,
-            deliveryOptions.Value.DefaultMaxConcurrency);
+        var (subscribers, valid) = SubscriberDefinitions.Validate(relayOptions.Value.Subscribers,
+            urlPolicy.Rules(deliveryOptions.Value.DefaultMaxConcurrency));
+        var errors = valid.ToList();
+        foreach (var subscriber in subscribers)
+        {
+            if (await urlPolicy.CheckTargetAsync(subscriber.Url, cancellationToken) is { } refused)
+            {
+                var index = relayOptions.Value.Subscribers.FindIndex(d => d.Name == subscriber.Name);
+                errors.Add($"Relay:Subscribers:{index} ('{subscriber.Name}'): Url is refused: {refused}");
+            }
+        }
+
         if (errors.Count > 0)
         {
             throw new OptionsValidationException(RelayOptions.SectionName, typeof(RelayOptions), errors);

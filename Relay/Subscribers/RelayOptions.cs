@@ -1,15 +1,27 @@
 namespace Aspire.Webhooks.Relay.Subscribers;
 
-/// <summary>The <c>Relay</c> section: subscribers declared as configuration.</summary>
+/// <summary>The <c>Relay</c> section: subscribers declared as configuration, and the rules every subscriber URL obeys.</summary>
 public sealed class RelayOptions
 {
     public const string SectionName = "Relay";
 
     /// <summary>Applied at start: created or updated by name, and marked as managed by configuration.</summary>
     public List<SubscriberDefinition> Subscribers { get; set; } = [];
+
+    /// <summary>
+    /// Lets subscriber URLs reach loopback, private, link-local and cloud-metadata addresses. Off by default: a
+    /// subscriber URL must not become a way into the Relay's own network.
+    /// </summary>
+    public bool AllowPrivateNetworkTargets { get; set; }
+
+    /// <summary>Subscriber URLs must be HTTPS. Defaults to true outside Development.</summary>
+    public bool? RequireHttps { get; set; }
 }
 
-/// <summary>One subscriber as written in configuration (<c>Relay__Subscribers__0__Url</c>, ...).</summary>
+/// <summary>
+/// One subscriber as written in configuration (<c>Relay__Subscribers__0__Url</c>, ...), and as sent to the
+/// management API to create or update one.
+/// </summary>
 public sealed class SubscriberDefinition
 {
     public string? Name { get; set; }
@@ -25,6 +37,18 @@ public sealed class SubscriberDefinition
 
     /// <summary>How many requests to this subscriber may be in flight at once (per Relay replica).</summary>
     public int? MaxConcurrency { get; set; }
+
+    /// <summary>Requests per second (per Relay replica); empty for no limit.</summary>
+    public double? RateLimitPerSecond { get; set; }
+
+    /// <summary><c>None</c> (default) or <c>PerEntity</c>: events about one entity in myKaarma-timestamp order.</summary>
+    public string? Ordering { get; set; }
+
+    /// <summary>Skip events older than one already delivered about the same entity.</summary>
+    public bool? DropStale { get; set; }
+
+    /// <summary>Deliver only the latest event about an entity within this window (e.g. 00:00:02); empty or zero for off.</summary>
+    public TimeSpan? CoalesceWindow { get; set; }
 }
 
 /// <summary>Every non-empty list must contain the event's value for the event to match; empty means any.</summary>

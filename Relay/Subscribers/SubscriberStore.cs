@@ -15,7 +15,15 @@ public sealed class SubscriberStore(NpgsqlDataSource database, TimeProvider time
 
     private const string Columns = """
         id, name, url, secret, filter, retry_max_attempts, retry_base_delay_ms, retry_max_delay_ms,
-        max_concurrency, state, state_reason, managed_by_config
+        max_concurrency, state, state_reason, managed_by_config, previous_secret, previous_secret_expires_at,
+        secret_from_config, rate_limit_per_second, ordering, drop_stale, coalesce_window_ms, last_success_at, failing_since
+        """;
+
+    /// <summary>The columns a definition sets, in the order of <see cref="Columns"/> up to <c>coalesce_window_ms</c>.</summary>
+    private const string InsertColumns = """
+        id, name, url, secret, filter, retry_max_attempts, retry_base_delay_ms, retry_max_delay_ms,
+        max_concurrency, state, state_reason, managed_by_config, secret_from_config, rate_limit_per_second, ordering,
+        drop_stale, coalesce_window_ms
         """;
 
     public async Task<IReadOnlyList<Subscriber>> ListAsync(CancellationToken cancellationToken)
@@ -45,33 +53,27 @@ public sealed class SubscriberStore(NpgsqlDataSource database, TimeProvider time
         await using var batch = database.CreateBatch();
         batch.BatchCommands.Add(OutboxStore.Command($"select pg_notify('{ChangesChannel}', $1)", subscriber.Name));
         var command = new NpgsqlBatchCommand($"""
-            insert into subscribers ({Columns}, created_at, updated_at)
-            values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+            insert into subscribers ({InsertColumns}, created_at, updated_at)
+            values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)
             on conflict (name) do update set
                 url = excluded.url,
-                secret = case when $14 then subscribers.secret else excluded.secret end,
+                secret = case when $19 then subscribers.secret else excluded.secret end,
                 filter = excluded.filter,
                 retry_max_attempts = excluded.retry_max_attempts,
                 retry_base_delay_ms = excluded.retry_base_delay_ms,
                 retry_max_delay_ms = excluded.retry_max_delay_ms,
                 max_concurrency = excluded.max_concurrency,
                 managed_by_config = excluded.managed_by_config,
+                secret_from_config = excluded.secret_from_config,
+                rate_limit_per_second = excluded.rate_limit_per_second,
+                ordering = excluded.ordering,
+                drop_stale = excluded.drop_stale,
+                coalesce_window_ms = excluded.coalesce_window_ms,
                 updated_at = excluded.updated_at
             returning {Columns}
             """);
         batch.BatchCommands.Add(command);
-        command.Parameters.AddWithValue(subscriber.Id);
-        command.Parameters.AddWithValue(subscriber.Name);
-        command.Parameters.AddWithValue(subscriber.Url.ToString());
-        command.Parameters.AddWithValue(subscriber.Secret);
-        command.Parameters.AddWithValue(NpgsqlDbType.Jsonb, JsonSerializer.Serialize(subscriber.Filter));
-        command.Parameters.AddWithValue(subscriber.Retry.MaxAttempts);
-        command.Parameters.AddWithValue((long)subscriber.Retry.BaseDelay.TotalMilliseconds);
-        command.Parameters.AddWithValue((long)subscriber.Retry.MaxDelay.TotalMilliseconds);
-        command.Parameters.AddWithValue(subscriber.MaxConcurrency);
-        command.Parameters.AddWithValue(ToText(subscriber.State));
-        command.Parameters.AddWithValue((object?)subscriber.StateReason ?? DBNull.Value);
-        command.Parameters.AddWithValue(subscriber.ManagedByConfiguration);
+        AddDefinitionParameters(command.Parameters, subscriber);
         command.Parameters.AddWithValue(time.GetUtcNow());
         command.Parameters.AddWithValue(keepStoredSecret);
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
@@ -80,17 +82,43 @@ public sealed class SubscriberStore(NpgsqlDataSource database, TimeProvider time
         return Read(reader);
     }
 
+    /// <summary>Binds $1 to $17: the columns of <see cref="InsertColumns"/>, in order.</summary>
+    internal static void AddDefinitionParameters(NpgsqlParameterCollection parameters, Subscriber subscriber)
+    {
+        parameters.AddWithValue(subscriber.Id);
+        parameters.AddWithValue(subscriber.Name);
+        parameters.AddWithValue(subscriber.Url.ToString());
+        parameters.AddWithValue(subscriber.Secret);
+        parameters.AddWithValue(NpgsqlDbType.Jsonb, JsonSerializer.Serialize(subscriber.Filter));
+        parameters.AddWithValue(subscriber.Retry.MaxAttempts);
+        parameters.AddWithValue((long)subscriber.Retry.BaseDelay.TotalMilliseconds);
+        parameters.AddWithValue((long)subscriber.Retry.MaxDelay.TotalMilliseconds);
+        parameters.AddWithValue(subscriber.MaxConcurrency);
+        parameters.AddWithValue(ToText(subscriber.State));
+        parameters.AddWithValue((object?)subscriber.StateReason ?? DBNull.Value);
+        parameters.AddWithValue(subscriber.ManagedByConfiguration);
+        parameters.AddWithValue(subscriber.SecretFromConfiguration);
+        parameters.AddWithValue(NpgsqlDbType.Double, (object?)subscriber.RateLimitPerSecond ?? DBNull.Value);
+        parameters.AddWithValue(ToText(subscriber.Ordering));
+        parameters.AddWithValue(subscriber.DropStale);
+        parameters.AddWithValue((long)subscriber.CoalesceWindow.TotalMilliseconds);
+    }
+
     public async Task SetStateAsync(Guid id, SubscriberState state, string? reason, CancellationToken cancellationToken)
     {
         await using var batch = database.CreateBatch();
         batch.BatchCommands.Add(OutboxStore.Command(
-            "update subscribers set state = $2, state_reason = $3, updated_at = $4 where id = $1",
+            """
+            update subscribers set state = $2, state_reason = $3, updated_at = $4,
+                failing_since = case when $2 = 'active' then null else failing_since end
+            where id = $1
+            """,
             id, ToText(state), (object?)reason ?? DBNull.Value, time.GetUtcNow()));
         batch.BatchCommands.Add(OutboxStore.Command($"select pg_notify('{ChangesChannel}', $1::text)", id));
         await batch.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private static Subscriber Read(NpgsqlDataReader reader) => new()
+    internal static Subscriber Read(NpgsqlDataReader reader) => new()
     {
         Id = reader.GetGuid(0),
         Name = reader.GetString(1),
@@ -107,7 +135,21 @@ public sealed class SubscriberStore(NpgsqlDataSource database, TimeProvider time
         State = Enum.Parse<SubscriberState>(reader.GetString(9), ignoreCase: true),
         StateReason = reader.IsDBNull(10) ? null : reader.GetString(10),
         ManagedByConfiguration = reader.GetBoolean(11),
+        PreviousSecret = reader.IsDBNull(12) ? null : reader.GetString(12),
+        PreviousSecretExpiresAt = reader.IsDBNull(13) ? null : reader.GetFieldValue<DateTimeOffset>(13),
+        SecretFromConfiguration = reader.GetBoolean(14),
+        RateLimitPerSecond = reader.IsDBNull(15) ? null : reader.GetDouble(15),
+        Ordering = reader.GetString(16) == "per_entity" ? DeliveryOrdering.PerEntity : DeliveryOrdering.None,
+        DropStale = reader.GetBoolean(17),
+        CoalesceWindow = TimeSpan.FromMilliseconds(reader.GetInt64(18)),
+        LastSuccessAt = reader.IsDBNull(19) ? null : reader.GetFieldValue<DateTimeOffset>(19),
+        FailingSince = reader.IsDBNull(20) ? null : reader.GetFieldValue<DateTimeOffset>(20),
     };
 
-    private static string ToText(SubscriberState state) => state.ToString().ToLowerInvariant();
+    /// <summary>All the subscriber columns, for queries elsewhere that read whole subscribers with <see cref="Read"/>.</summary>
+    internal static string SelectColumns => Columns;
+
+    internal static string ToText(SubscriberState state) => state.ToString().ToLowerInvariant();
+
+    internal static string ToText(DeliveryOrdering ordering) => ordering == DeliveryOrdering.PerEntity ? "per_entity" : "none";
 }

@@ -25,6 +25,9 @@ public sealed class RelayHost : WebApplicationFactory<Aspire.Webhooks.Relay.Deli
             ["Relay:Delivery:PollInterval"] = "00:00:00.500",
             ["Relay:Delivery:RequestTimeout"] = "00:00:02",
             ["Logging:LogLevel:Default"] = "Warning",
+            // The sinks are plain http on loopback.
+            ["Relay:AllowPrivateNetworkTargets"] = "true",
+            ["Relay:RequireHttps"] = "false",
         };
         foreach (var (key, value) in settings)
         {

@@ -37,6 +37,9 @@ public sealed partial class RelayProcess : IAsyncDisposable
         start.Environment["Logging__LogLevel__Default"] = "Warning";
         start.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information";
         start.Environment.Remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+        // The sinks are plain http on loopback.
+        start.Environment["Relay__AllowPrivateNetworkTargets"] = "true";
+        start.Environment["Relay__RequireHttps"] = "false";
         foreach (var (key, value) in settings)
         {
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;

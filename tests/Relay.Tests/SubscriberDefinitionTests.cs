@@ -4,14 +4,16 @@ namespace Aspire.Webhooks.Relay.Tests;
 
 public sealed class SubscriberDefinitionTests
 {
+    private static readonly DefinitionRules Rules = new(8, RequireHttps: true);
+
     private static IReadOnlyList<string> Errors(params SubscriberDefinition[] definitions) =>
-        SubscriberDefinitions.Validate(definitions, 8).Errors;
+        SubscriberDefinitions.Validate(definitions, Rules).Errors;
 
     [Fact]
     public void A_good_definition_gets_defaults_and_a_generated_secret()
     {
         var (subscribers, errors) = SubscriberDefinitions.Validate(
-            [new SubscriberDefinition { Name = "crm", Url = "https://crm.example/hooks" }], 8);
+            [new SubscriberDefinition { Name = "crm", Url = "https://crm.example/hooks" }], Rules);
         Assert.Empty(errors);
         var crm = Assert.Single(subscribers);
         Assert.StartsWith(SigningSecret.Prefix, crm.Secret, StringComparison.Ordinal);

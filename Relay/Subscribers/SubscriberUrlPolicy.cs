@@ -1,0 +1,140 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Options;
+
+namespace Aspire.Webhooks.Relay.Subscribers;
+
+/// <summary>Resolves host names; a class of its own so tests can make a name resolve where they need it to.</summary>
+public class HostResolver
+{
+    public virtual Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
+        Dns.GetHostAddressesAsync(host, cancellationToken);
+}
+
+/// <summary>
+/// Where subscriber URLs may point. A URL that resolves to loopback, a private or link-local network, or a cloud
+/// metadata address is refused when the subscriber is registered and again when each connection is made, since DNS
+/// can change in between; <see cref="RelayOptions.AllowPrivateNetworkTargets"/> lifts that for trusted setups.
+/// </summary>
+public sealed class SubscriberUrlPolicy(IOptions<RelayOptions> options, IHostEnvironment environment, HostResolver resolver)
+{
+    public bool AllowPrivateNetworkTargets => options.Value.AllowPrivateNetworkTargets;
+
+    /// <summary>Subscriber URLs must be HTTPS unless <c>Relay:RequireHttps</c> is false; in Development it defaults to false.</summary>
+    public bool RequireHttps => options.Value.RequireHttps ?? !environment.IsDevelopment();
+
+    public DefinitionRules Rules(int defaultMaxConcurrency) => new(defaultMaxConcurrency, RequireHttps);
+
+    /// <summary>Null when the URL's host may be called; otherwise why not. A host that does not resolve is refused.</summary>
+    public async Task<string?> CheckTargetAsync(Uri url, CancellationToken cancellationToken)
+    {
+        if (AllowPrivateNetworkTargets)
+        {
+            return null;
+        }
+
+        IPAddress[] addresses;
+        try
+        {
+            addresses = await ResolveAsync(url.IdnHost, cancellationToken);
+        }
+        catch (SocketException ex)
+        {
+            return $"the host '{url.Host}' does not resolve ({ex.SocketErrorCode}).";
+        }
+
+        foreach (var address in addresses)
+        {
+            if (Forbidden(address) is { } reason)
+            {
+                return $"the host '{url.Host}' resolves to {address}, {reason}; " +
+                    "set Relay:AllowPrivateNetworkTargets to true to allow private network targets.";
+            }
+        }
+
+        return addresses.Length == 0 ? $"the host '{url.Host}' does not resolve." : null;
+    }
+
+    /// <summary>
+    /// The subscriber client's connect step: resolves the host itself and refuses to connect when any address it
+    /// resolves to is forbidden, so a name re-pointed at an internal address after registration reaches nothing.
+    /// </summary>
+    public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var endpoint = context.DnsEndPoint;
+        var addresses = await ResolveAsync(endpoint.Host, cancellationToken);
+        if (!AllowPrivateNetworkTargets)
+        {
+            foreach (var address in addresses)
+            {
+                if (Forbidden(address) is { } reason)
+                {
+                    throw new HttpRequestException(HttpRequestError.ConnectionError,
+                        $"Refused to connect to '{endpoint.Host}': it resolves to {address}, {reason}.");
+                }
+            }
+        }
+
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(addresses, endpoint.Port, cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
+        IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? Task.FromResult(new[] { literal }) : resolver.ResolveAsync(host, cancellationToken);
+
+    /// <summary>Why an address may not be a subscriber's, or null when it may.</summary>
+    public static string? Forbidden(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        if (address.AddressFamily == AddressFamily.InterNetwork)
+        {
+            var b = address.GetAddressBytes();
+            return (b[0], b[1]) switch
+            {
+                (169, 254) when b[2] == 169 && b[3] == 254 => "a cloud metadata address",
+                (127, _) => "a loopback address",
+                (0, _) => "an unspecified address",
+                (10, _) or (192, 168) or (172, >= 16 and <= 31) => "a private network address",
+                (100, >= 64 and <= 127) => "a carrier-grade NAT address",
+                (169, 254) => "a link-local address",
+                (192, 0) when b[2] == 0 => "a reserved address",
+                (198, 18 or 19) => "a reserved address",
+                ( >= 224, _) => "a multicast or reserved address",
+                _ => null,
+            };
+        }
+
+        if (address.Equals(IPAddress.IPv6Loopback))
+        {
+            return "a loopback address";
+        }
+
+        if (address.Equals(IPAddress.IPv6Any) || address.Equals(IPAddress.IPv6None))
+        {
+            return "an unspecified address";
+        }
+
+        var bytes = address.GetAddressBytes();
+        return bytes switch
+        {
+            [0xfd, 0x00, 0x0e, 0xc2, ..] when address.Equals(IPAddress.Parse("fd00:ec2::254")) => "a cloud metadata address",
+            [>= 0xfc and <= 0xfd, ..] => "a private network address",
+            _ when address.IsIPv6LinkLocal || address.IsIPv6SiteLocal => "a link-local address",
+            _ when address.IsIPv6Multicast => "a multicast address",
+            _ => null,
+        };
+    }
+}
