@@ -39,7 +39,10 @@ public sealed class ReceiverFactory : WebApplicationFactory<Program>
             _settings[key] = value;
         }
 
-        UseKestrel(0);
+        // A real server on a free loopback port, given as the app's own URL: UseKestrel(port) would rewrite the server's
+        // addresses after the app began binding them, a race that sometimes fails the start.
+        _settings[WebHostDefaults.ServerUrlsKey] = "http://127.0.0.1:0";
+        UseKestrel();
     }
 
     public string EventsQueue { get; }
