@@ -44,38 +44,50 @@ public sealed partial class RelayDatabaseStartup(
             throw new OptionsValidationException(RelayOptions.SectionName, typeof(RelayOptions), errors);
         }
 
-        await WaitForDatabaseAsync(cancellationToken);
-        await MigrateAsync(cancellationToken);
-        foreach (var subscriber in subscribers)
-        {
-            var definition = relayOptions.Value.Subscribers.First(d => d.Name == subscriber.Name);
-            await store.UpsertAsync(subscriber, keepStoredSecret: definition.Secret is null, cancellationToken);
-        }
-
-        var loaded = await cache.RefreshAsync(cancellationToken);
-        LogReady(subscribers.Count, loaded.Count);
-    }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    /// <summary>PostgreSQL may come up after the Relay (a fresh deployment); wait for it rather than crash-loop.</summary>
-    private async Task WaitForDatabaseAsync(CancellationToken cancellationToken)
-    {
+        // PostgreSQL may come up after the Relay (a fresh deployment), restart under it, or be out of connection slots
+        // for a moment: every step is retried while the failure is transient, rather than crash-looping the Relay.
         var delay = TimeSpan.FromMilliseconds(250);
         while (true)
         {
             try
             {
-                await using var connection = await database.OpenConnectionAsync(cancellationToken);
+                await MigrateAsync(cancellationToken);
+                foreach (var subscriber in subscribers)
+                {
+                    var definition = relayOptions.Value.Subscribers.First(d => d.Name == subscriber.Name);
+                    await store.UpsertAsync(subscriber, keepStoredSecret: definition.Secret is null, cancellationToken);
+                }
+
+                var loaded = await cache.RefreshAsync(cancellationToken);
+                LogReady(subscribers.Count, loaded.Count);
                 return;
             }
-            catch (NpgsqlException ex)
+            catch (Exception ex) when (IsTransient(ex) && !cancellationToken.IsCancellationRequested)
             {
-                LogWaiting(ex.Message, delay.TotalSeconds);
+                LogWaiting(ex.GetBaseException().Message, delay.TotalSeconds);
                 await Task.Delay(delay, time, cancellationToken);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             }
         }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// A failure that waiting can cure: the server unreachable or starting, out of connection slots, or the database not
+    /// created yet. A wrong password or a broken migration is not, and stops the start with its own message.
+    /// </summary>
+    internal static bool IsTransient(Exception exception)
+    {
+        for (var ex = exception; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is PostgresException { SqlState: "53300" or "57P03" or "3D000" } || ex is NpgsqlException { IsTransient: true })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private async Task MigrateAsync(CancellationToken cancellationToken)
@@ -115,7 +127,7 @@ public sealed partial class RelayDatabaseStartup(
         Message = "Relay database ready: {Configured} subscribers from configuration, {Total} in all")]
     private partial void LogReady(int configured, int total);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "PostgreSQL is not reachable yet ({Error}); trying again in {DelaySeconds} s")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "PostgreSQL is not ready yet ({Error}); trying again in {DelaySeconds} s")]
     private partial void LogWaiting(string error, double delaySeconds);
 
     private sealed class MigrationLog(ILogger logger) : DbUp.Engine.Output.IUpgradeLog

@@ -72,4 +72,41 @@ public sealed class DatabaseOutageTests(RabbitMqServer rabbit, PostgresServer po
             Assert.Equal(all.Select(e => e.Id).Order(), requests.Select(r => r.Header("x-mykaarma-event-id")).Order());
         }
     }
+
+    [Fact]
+    public async Task A_Relay_started_while_the_database_is_unreachable_waits_for_it_then_delivers()
+    {
+        var direct = new NpgsqlConnectionStringBuilder(_scenario.Database);
+        var proxy = _scenario.Own(TcpProxy.Start(direct.Host!, direct.Port));
+        proxy.Cut();
+        var proxied = new NpgsqlConnectionStringBuilder(_scenario.Database) { Host = "127.0.0.1", Port = proxy.Port };
+        var starting = Task.Run(() => _scenario.StartRelayAsync(new SubscriberConfig()
+            .Add("a", _scenario.Sink.Url("/a"), RelayScenario.Secret)
+            .Settings
+            .Append(new("ConnectionStrings:relaydb", proxied.ConnectionString))));
+
+        await Eventually.ReturnsAsync(() => Task.FromResult(proxy.RefusedConnections), n => n >= 3,
+            because: "the Relay keeps trying the database instead of giving up at start");
+        Assert.False(starting.IsCompleted, "the Relay must not be ready without its database");
+
+        proxy.Restore();
+        await starting;
+        var e = Events.Fresh(SampleEvents.Customer);
+        await _scenario.Sender.SendAsync(e);
+        await Eventually.ReturnsAsync(() => Task.FromResult(_scenario.Sink.RequestsTo("/a").Count), n => n == 1,
+            because: "the Relay delivers once the database is reachable");
+    }
+
+    [Theory]
+    [InlineData("53300", true)]
+    [InlineData("57P03", true)]
+    [InlineData("3D000", true)]
+    [InlineData("28P01", false)]
+    [InlineData("42P01", false)]
+    public void Start_up_waits_out_only_failures_that_time_can_cure(string sqlState, bool transient)
+    {
+        var refused = new PostgresException("refused", "FATAL", "FATAL", sqlState);
+        Assert.Equal(transient, Outbox.RelayDatabaseStartup.IsTransient(refused));
+        Assert.Equal(transient, Outbox.RelayDatabaseStartup.IsTransient(new InvalidOperationException("Applying migration failed.", refused)));
+    }
 }
