@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks the Receiver on this machine against a local RabbitMQ, end to end over HTTP.
 #
-#   bench/receiver.sh [all|raw|closed|open] [--concurrency N] [--rate R] [--duration T] [--warmup T] [--plain] ...
+#   bench/receiver.sh [all|raw|raw-open|closed|open] [--concurrency N] [--rate R] [--duration T] [--warmup T] [--plain] ...
 #
 # Makes RabbitMQ available (scripts/local-services.sh), builds the Receiver and bench/LoadGen in Release, starts
 # the Receiver on 127.0.0.1 with a queue of its own and a freshly generated token and signing secret, waits for
@@ -24,7 +24,7 @@ die() { printf 'bench: ERROR: %s\n' "$*" >&2; exit 1; }
 
 MODE=all
 case "${1:-}" in
-  all|raw|closed|open) MODE=$1; shift ;;
+  all|raw|raw-open|closed|open) MODE=$1; shift ;;
   -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 

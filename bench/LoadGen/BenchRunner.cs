@@ -38,9 +38,9 @@ public sealed class BenchRunner(BenchSettings settings, LiveProgress progress, T
         WriteHeader(samples);
 
         var runs = new List<RunResult>();
-        if (settings.Mode is BenchMode.All or BenchMode.Raw)
+        if (settings.Mode is BenchMode.All or BenchMode.Raw or BenchMode.RawOpen)
         {
-            runs.Add(await RawAsync(samples, cancellationToken));
+            runs.AddRange(await RawAsync(samples, cancellationToken));
         }
 
         if (settings.NeedsReceiver)
@@ -76,7 +76,7 @@ public sealed class BenchRunner(BenchSettings settings, LiveProgress progress, T
         double? ratio = raw is { AcceptedPerSecond: > 0 } && closed is not null
             ? Math.Round(closed.AcceptedPerSecond / raw.AcceptedPerSecond, 3)
             : null;
-        var targets = CheckTargets(closed, ratio, runs.Find(r => r.Name == "open"));
+        var targets = CheckTargets(closed, ratio, runs.Find(r => r.Name == "open"), runs.Find(r => r.Name == "raw-open"));
 
         AnsiConsole.WriteLine();
         ResultTables.WriteSummary(runs, ratio, targets);
@@ -99,13 +99,28 @@ public sealed class BenchRunner(BenchSettings settings, LiveProgress progress, T
         return 0;
     }
 
-    private async Task<RunResult> RawAsync(SampleEvents samples, CancellationToken cancellationToken)
+    private async Task<List<RunResult>> RawAsync(SampleEvents samples, CancellationToken cancellationToken)
     {
+        var runs = new List<RunResult>();
         await using var publisher = await RawPublisher.CreateAsync(settings.Amqp, settings.Concurrency, samples, cancellationToken);
         Console.WriteLine($"raw: publishing to quorum queue {publisher.Queue} (deleted afterwards)");
-        return await MeasureAsync("raw", $"{settings.Concurrency} publishers", settings.Concurrency, null,
-            (window, recorder) => ClosedLoop.RunAsync(settings.Concurrency, window, recorder, publisher.PublishAsync,
-                cancellationToken), cancellationToken);
+        if (settings.Mode is BenchMode.All or BenchMode.Raw)
+        {
+            runs.Add(await MeasureAsync("raw", $"{settings.Concurrency} publishers", settings.Concurrency, null,
+                (window, recorder) => ClosedLoop.RunAsync(settings.Concurrency, window, recorder, publisher.PublishAsync,
+                    cancellationToken), cancellationToken));
+        }
+
+        if (settings.Mode is BenchMode.All or BenchMode.RawOpen)
+        {
+            // The broker alone at the open loop's rate: the latency no Receiver in front of it can go under.
+            runs.Add(await MeasureAsync("raw-open", string.Create(CultureInfo.InvariantCulture, $"{settings.Rate:0.##} publishes/s"),
+                null, settings.Rate,
+                (window, recorder) => OpenLoop.RunAsync(settings.Rate, settings.Concurrency, window, recorder,
+                    publisher.PublishAsync, cancellationToken), cancellationToken));
+        }
+
+        return runs;
     }
 
     private async Task<RunResult> MeasureAsync(string name, string load, int? concurrency, double? rate,
@@ -154,7 +169,7 @@ public sealed class BenchRunner(BenchSettings settings, LiveProgress progress, T
             TimeSpan.FromSeconds(Math.Max(0, RunWindow.Seconds(timestamp - Stopwatch.GetTimestamp())));
     }
 
-    private List<TargetCheck> CheckTargets(RunResult? closed, double? ratio, RunResult? open)
+    private List<TargetCheck> CheckTargets(RunResult? closed, double? ratio, RunResult? open, RunResult? rawOpen)
     {
         var checks = new List<TargetCheck>();
         var atTargetConcurrency = settings.Concurrency == TargetConcurrency;
@@ -176,7 +191,8 @@ public sealed class BenchRunner(BenchSettings settings, LiveProgress progress, T
             var failed = open.Failures.Values.Sum();
             var fewFailures = failed * 100 < open.Sent;
             checks.Add(new TargetCheck($"open, {TargetOpenRate:N0} events/s offered: p99 < {TargetOpenP99Micros / 1000} ms",
-                $"p99 {ResultTables.Millis(open.Latency.P99Micros)} ms, {failed} not accepted",
+                $"p99 {ResultTables.Millis(open.Latency.P99Micros)} ms, {failed} not accepted" +
+                (rawOpen is null ? "" : $" (broker alone at {rawOpen.OfferedRate:N0}/s: p99 {ResultTables.Millis(rawOpen.Latency.P99Micros)} ms)"),
                 open.OfferedRate == TargetOpenRate ? fewFailures && open.Latency.P99Micros < TargetOpenP99Micros : null));
         }
 

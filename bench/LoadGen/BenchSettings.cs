@@ -7,6 +7,7 @@ public enum BenchMode
 {
     All,
     Raw,
+    RawOpen,
     Closed,
     Open,
     Cleanup,
@@ -18,10 +19,11 @@ public sealed record BenchSettings
     public const string Usage = """
         Aspire.Webhooks.LoadGen - load generator for the Receiver (POST /webhooks/mykaarma)
 
-        usage: Aspire.Webhooks.LoadGen [all|raw|closed|open|cleanup] [options]
+        usage: Aspire.Webhooks.LoadGen [all|raw|raw-open|closed|open|cleanup] [options]
 
-          all       raw at --concurrency, closed at --concurrency, open at --rate, then a summary (default)
+          all       raw, raw-open, closed at --concurrency, open at --rate, then a summary (default)
           raw       publish with confirms straight to a fresh quorum queue: the ceiling the Receiver cannot beat
+          raw-open  the same publishes at --rate on a fixed schedule: the broker's own latency, the floor for open
           closed    --concurrency senders, each posting again as soon as its previous answer arrived
           open      posts at --rate events/s on a fixed schedule; latency counts from each intended send time
           cleanup   delete --queue, the exchange of that name and the message-type exchanges prefixed "QUEUE."
@@ -152,9 +154,10 @@ public sealed record BenchSettings
     }
 
     private static BenchMode ParseMode(string value) =>
-        Enum.TryParse<BenchMode>(value, ignoreCase: true, out var mode) && !int.TryParse(value, out _)
+        Enum.TryParse<BenchMode>(value.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var mode) &&
+        !int.TryParse(value, out _)
             ? mode
-            : throw new FormatException($"Unknown mode '{value}': use all, raw, closed, open or cleanup.");
+            : throw new FormatException($"Unknown mode '{value}': use all, raw, raw-open, closed, open or cleanup.");
 
     private static int ParsePositiveInt(string value, string name) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0

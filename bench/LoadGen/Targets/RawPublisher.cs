@@ -15,9 +15,19 @@ public sealed class RawPublisher : IAsyncDisposable
     private readonly IConnection _connection;
     private readonly IChannel[] _channels;
     private readonly SampleEvents _samples;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<int> _idle = new();
+    private readonly SemaphoreSlim _available;
 
-    private RawPublisher(IConnection connection, IChannel[] channels, string queue, SampleEvents samples) =>
+    private RawPublisher(IConnection connection, IChannel[] channels, string queue, SampleEvents samples)
+    {
         (_connection, _channels, Queue, _samples) = (connection, channels, queue, samples);
+        for (var i = 0; i < channels.Length; i++)
+        {
+            _idle.Enqueue(i);
+        }
+
+        _available = new SemaphoreSlim(channels.Length, channels.Length);
+    }
 
     /// <summary>The queue this run created, and deletes when disposed.</summary>
     public string Queue { get; }
@@ -78,6 +88,25 @@ public sealed class RawPublisher : IAsyncDisposable
         {
             // The broker closed the channel (or the connection): report it per publish rather than end the run.
             return Outcome.Failed($"channel closed {ex.ShutdownReason?.ReplyCode}");
+        }
+    }
+
+    /// <summary>
+    /// Publishes on whichever channel is idle, for the open loop: publishes are not tied to one sender each, but no more
+    /// than one awaits its confirm per channel at a time, as in <see cref="PublishAsync(int, CancellationToken)"/>.
+    /// </summary>
+    public async Task<Outcome> PublishAsync(CancellationToken cancellationToken)
+    {
+        await _available.WaitAsync(cancellationToken);
+        _idle.TryDequeue(out var channel);
+        try
+        {
+            return await PublishAsync(channel, cancellationToken);
+        }
+        finally
+        {
+            _idle.Enqueue(channel);
+            _available.Release();
         }
     }
 
