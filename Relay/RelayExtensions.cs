@@ -28,6 +28,7 @@ public static class RelayExtensions
         builder.Services.AddSingleton<SubscriberStore>();
         builder.Services.AddSingleton<SubscriberCache>();
         builder.Services.AddSingleton<OutboxStore>();
+        builder.Services.AddSingleton<UnsentDeliveries>();
         builder.Services.AddSingleton<RelayMetrics>();
         builder.Services.AddSingleton<WebhookSender>();
         builder.Services.AddSingleton<DeliveryLaneFactory>();

@@ -97,7 +97,7 @@ internal sealed partial class DeliveryLane
                 // together; the requests still in flight keep the subscriber busy meanwhile.
                 if (free >= (backlog ? ClaimThreshold(subscriber.MaxConcurrency) : 1))
                 {
-                    var (claimed, nextDue) = await _outbox.ClaimAsync(subscriber.Id, free, _options.EffectiveClaimLease, stopping);
+                    var (claimed, nextDue) = await _outbox.ClaimAsync(subscriber, free, _options.EffectiveClaimLease, stopping);
                     foreach (var delivery in claimed)
                     {
                         Interlocked.Increment(ref _inFlight);

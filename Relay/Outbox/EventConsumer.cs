@@ -34,9 +34,10 @@ public sealed partial class EventConsumer(
 
     private async Task StoreAsync(ReceivedEvent received, CancellationToken cancellationToken)
     {
+        // Each delivery carries what its subscriber's stream options need: the entity and its coalescing window.
         var matching = subscribers.Current
             .Where(s => s.Filter.Matches(received.Type, received.Routing))
-            .Select(s => s.Id)
+            .Select(s => DeliveryTarget.For(s, received))
             .ToList();
 
         // The consume span continues the Receiver's trace; storing it lets each later delivery join that trace.

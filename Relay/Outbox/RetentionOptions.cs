@@ -5,7 +5,10 @@ public sealed class RetentionOptions
 {
     public const string SectionName = "Relay:Retention";
 
-    /// <summary>Delivered deliveries, and events left with no delivery, are purged after this age.</summary>
+    /// <summary>
+    /// Delivered deliveries, those the stream options skipped or superseded, and events left with no delivery are
+    /// purged after this age. <c>DropStale</c> compares with the deliveries still kept, so it looks back this far.
+    /// </summary>
     public TimeSpan Delivered { get; set; } = TimeSpan.FromDays(7);
 
     /// <summary>Dead-lettered deliveries are kept this long for inspection and replay.</summary>

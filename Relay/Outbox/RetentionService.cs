@@ -38,7 +38,10 @@ public sealed partial class RetentionService(
         }
     }
 
-    /// <summary>Deletes old finished deliveries, then events that have no delivery left and are past the age.</summary>
+    /// <summary>
+    /// Deletes old finished deliveries (delivered, or skipped and superseded by the stream options, after the delivered
+    /// age; dead-lettered after theirs), then events that have no delivery left and are past the age.
+    /// </summary>
     public async Task<(int Deliveries, int Events)> PurgeAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
@@ -51,6 +54,7 @@ public sealed partial class RetentionService(
                 delete from deliveries where id in (
                     select id from deliveries
                     where (status = 'delivered' and delivered_at < $1) or (status = 'dead' and dead_at < $2)
+                       or (status in ('skipped', 'superseded') and skipped_at < $1)
                     limit 1000)
                 """);
             command.Parameters.AddWithValue(deliveredBefore);
