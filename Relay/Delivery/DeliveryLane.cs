@@ -15,7 +15,7 @@ public sealed class DeliveryLaneFactory(
     ILoggerFactory loggers) : IAsyncDisposable, IDisposable
 {
     // Shared, so attempts finishing in different lanes at the same time are committed together.
-    private readonly OutcomeRecorder _recorder = new(outbox, options.Value, time, loggers.CreateLogger<OutcomeRecorder>());
+    private readonly OutcomeRecorder _recorder = new(outbox, subscriberStore, options.Value, time, loggers.CreateLogger<OutcomeRecorder>());
 
     internal DeliveryLane Start(Subscriber subscriber) =>
         new(subscriber, outbox, _recorder, subscriberStore, sender, metrics, options.Value, time, loggers.CreateLogger<DeliveryLane>());
@@ -28,8 +28,9 @@ public sealed class DeliveryLaneFactory(
 }
 
 /// <summary>
-/// One subscriber's deliveries: claims what is due, up to its concurrency limit, sends each, and records the
-/// outcome with the next attempt time.
+/// One subscriber's deliveries: claims what is due, up to its concurrency limit and what its rate limit allows now,
+/// sends each, and records the outcome with the next attempt time. It disables its subscriber on a 410 Gone, or
+/// when every attempt has failed for <see cref="DeliveryOptions.AutoDisableAfter"/>.
 /// </summary>
 internal sealed partial class DeliveryLane
 {
@@ -46,7 +47,13 @@ internal sealed partial class DeliveryLane
     private readonly Task _running;
     private int _inFlight;
     private volatile Subscriber _subscriber;
-    private volatile bool _paused;
+    // Set once this lane disabled its subscriber: it claims nothing more, and the dispatcher drops it.
+    private volatile bool _halted;
+    private int _disabling;
+    private DateTimeOffset? _staleStreak;
+    private volatile string? _lastFailure;
+    private bool _hasPending;
+    private SubscriberRateLimit? _rate;
 
     public DeliveryLane(Subscriber subscriber, OutboxStore outbox, OutcomeRecorder recorder, SubscriberStore subscriberStore,
         WebhookSender sender, RelayMetrics metrics, DeliveryOptions options, TimeProvider time, ILogger logger)
@@ -65,6 +72,12 @@ internal sealed partial class DeliveryLane
 
     public DeliveryLane Update(Subscriber subscriber)
     {
+        if (_halted)
+        {
+            // Enabled again before this replica saw it disabled: this lane has stopped, a new one takes over.
+            return new DeliveryLane(subscriber, _outbox, _recorder, _subscriberStore, _sender, _metrics, _options, _time, _logger);
+        }
+
         _subscriber = subscriber;
         Wake();
         return this;
@@ -83,19 +96,26 @@ internal sealed partial class DeliveryLane
         var inFlight = new List<Task>();
         var stopping = _stop.Token;
         var backlog = false;
-        while (!stopping.IsCancellationRequested && !_paused)
+        while (!stopping.IsCancellationRequested && !_halted)
         {
             try
             {
                 inFlight.RemoveAll(t => t.IsCompleted);
                 var subscriber = _subscriber;
+                // Checked on every pass, not only when an attempt fails: a subscriber whose next retry is hours away
+                // is still disabled when its window ends.
+                if (_hasPending && await DisableIfFailingTooLongAsync(subscriber, stopping))
+                {
+                    break;
+                }
+
                 var free = subscriber.MaxConcurrency - Volatile.Read(ref _inFlight);
                 var wait = _options.PollInterval;
                 // Claims are made one after another, each a commit: with a backlog, claiming a slot at a time as each
                 // request finishes would cap the lane at one delivery per claim round trip. So while the last claim
                 // found more than it could take, the lane waits until a quarter of its slots are free and claims them
                 // together; the requests still in flight keep the subscriber busy meanwhile.
-                if (free >= (backlog ? ClaimThreshold(subscriber.MaxConcurrency) : 1))
+                if (free >= (backlog ? ClaimThreshold(subscriber.MaxConcurrency) : 1) && WithinRateLimit(subscriber, backlog, ref free, ref wait))
                 {
                     var (claimed, nextDue) = await _outbox.ClaimAsync(subscriber, free, _options.EffectiveClaimLease, stopping);
                     foreach (var delivery in claimed)
@@ -104,6 +124,8 @@ internal sealed partial class DeliveryLane
                         inFlight.Add(Task.Run(() => DeliverAsync(subscriber, delivery), CancellationToken.None));
                     }
 
+                    _rate?.Spend(claimed.Count);
+                    _hasPending = nextDue is not null;
                     backlog = claimed.Count == free;
                     if (backlog)
                     {
@@ -143,6 +165,36 @@ internal sealed partial class DeliveryLane
 
     internal static int ClaimThreshold(int maxConcurrency) => Math.Max(1, maxConcurrency / 4);
 
+    /// <summary>
+    /// Lowers <paramref name="free"/> to the tokens the subscriber's rate limit has now, so nothing claimed waits for
+    /// one under its lease; false, with the time until enough tokens, when too few are there to make a claim worth it.
+    /// </summary>
+    private bool WithinRateLimit(Subscriber subscriber, bool backlog, ref int free, ref TimeSpan wait)
+    {
+        if (subscriber.RateLimitPerSecond is not { } perSecond)
+        {
+            _rate = null;
+            return true;
+        }
+
+        if (_rate is null || _rate.PerSecond != perSecond)
+        {
+            _rate = new SubscriberRateLimit(perSecond, _time);
+        }
+
+        // With a backlog, claims are batched as for free slots above, up to what the bucket can hold.
+        var wanted = backlog ? Math.Min(ClaimThreshold(subscriber.MaxConcurrency), _rate.Burst) : 1;
+        var available = _rate.Available;
+        if (available < wanted)
+        {
+            wait = _rate.TimeUntil(wanted);
+            return false;
+        }
+
+        free = Math.Min(free, available);
+        return true;
+    }
+
     private async Task DeliverAsync(Subscriber subscriber, ClaimedDelivery delivery)
     {
         try
@@ -160,17 +212,24 @@ internal sealed partial class DeliveryLane
             {
                 AttemptVerdict.Delivered => ("delivered", (DateTimeOffset?)null, "delivered"),
                 AttemptVerdict.Retry => ("pending", decision.NextAttemptAt, "retry"),
-                AttemptVerdict.PauseSubscriber => ("pending", _time.GetUtcNow(), "paused"),
+                AttemptVerdict.DisableSubscriber => ("pending", _time.GetUtcNow(), "disabled"),
                 _ => ("dead", null, "dead_lettered"),
             };
 
-            var recorded = await _recorder.RecordAsync(new AttemptOutcome(record, status, next));
+            var recorded = await _recorder.RecordAsync(subscriber.Id, new AttemptOutcome(record, status, next));
             _metrics.Attempt(subscriber.Name, outcome, duration);
             if (!recorded)
             {
                 LogStale(delivery.Id, delivery.Attempt);
+                return;
             }
-            else if (decision.Verdict == AttemptVerdict.DeadLetter)
+
+            if (decision.Verdict != AttemptVerdict.Delivered)
+            {
+                _lastFailure = DescribeFailure((int?)result.StatusCode, error);
+            }
+
+            if (decision.Verdict == AttemptVerdict.DeadLetter)
             {
                 LogDeadLettered(delivery.Id, subscriber.Name, delivery.Attempt, error ?? "unknown");
             }
@@ -178,15 +237,21 @@ internal sealed partial class DeliveryLane
             {
                 LogRetry(delivery.Id, subscriber.Name, delivery.Attempt, error ?? $"status {(int?)result.StatusCode}", next!.Value);
             }
-            else if (decision.Verdict == AttemptVerdict.PauseSubscriber)
+            else if (decision.Verdict == AttemptVerdict.DisableSubscriber)
             {
-                _paused = true;
-                await _subscriberStore.SetStateAsync(subscriber.Id, SubscriberState.Paused, decision.Reason, CancellationToken.None);
-                LogPaused(subscriber.Name);
+                await DisableAsync(subscriber, "gone", failingSince: null,
+                    $"The endpoint answered 410 Gone at {started:u}. Enable it again once its URL " +
+                    "is fixed; its deliveries wait until then.");
             }
             else
             {
                 LogDelivered(delivery.Id, subscriber.Name, duration.TotalMilliseconds);
+            }
+
+            if (decision.Verdict is AttemptVerdict.Retry or AttemptVerdict.DeadLetter)
+            {
+                // The latest view of the subscriber: the one claimed with may predate its failing streak.
+                await DisableIfFailingTooLongAsync(_subscriber, CancellationToken.None);
             }
         }
         catch (Exception ex)
@@ -201,6 +266,70 @@ internal sealed partial class DeliveryLane
         }
     }
 
+    /// <summary>
+    /// Disables the subscriber when its failing streak has lasted <see cref="DeliveryOptions.AutoDisableAfter"/>:
+    /// judged on this replica's last view of it, and written only if the streak is still the same in the database.
+    /// </summary>
+    private async Task<bool> DisableIfFailingTooLongAsync(Subscriber subscriber, CancellationToken cancellationToken)
+    {
+        var window = _options.AutoDisableAfter;
+        if (window <= TimeSpan.Zero || subscriber.State != SubscriberState.Active || subscriber.FailingSince is not { } since ||
+            _time.GetUtcNow() - since < window)
+        {
+            return false;
+        }
+
+        // Failures finishing together check once; a streak the database no longer has (a success ended it) is not
+        // tried again until this replica's view of the subscriber catches up.
+        if (Interlocked.Exchange(ref _disabling, 1) == 1)
+        {
+            return false;
+        }
+
+        try
+        {
+            if (_staleStreak == since)
+            {
+                return false;
+            }
+
+            var failure = _lastFailure;
+            if (failure is null && await _subscriberStore.LastFailureAsync(subscriber.Id, cancellationToken) is { } last)
+            {
+                failure = DescribeFailure(last.StatusCode, last.Error);
+            }
+
+            var disabled = await DisableAsync(subscriber, "failing", since,
+                $"Every attempt has failed since {since:u}, for longer than " +
+                $"Relay:Delivery:AutoDisableAfter ({window:c}); last error: {failure ?? "none recorded"}. Enable it again " +
+                "to resume its deliveries.");
+            _staleStreak = disabled ? null : since;
+            return disabled;
+        }
+        finally
+        {
+            Volatile.Write(ref _disabling, 0);
+        }
+    }
+
+    /// <summary>Disables the subscriber if it is active, so this lane claims nothing more; every replica is told.</summary>
+    private async Task<bool> DisableAsync(Subscriber subscriber, string cause, DateTimeOffset? failingSince, string reason)
+    {
+        if (!await _subscriberStore.DisableAsync(subscriber.Id, reason, failingSince, CancellationToken.None))
+        {
+            return false;
+        }
+
+        _halted = true;
+        Wake();
+        _metrics.SubscriberDisabled(subscriber.Name, cause);
+        LogDisabled(subscriber.Name, cause, reason);
+        return true;
+    }
+
+    private static string DescribeFailure(int? statusCode, string? error) =>
+        statusCode is { } code ? $"HTTP {code}" : error ?? "no answer";
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "Delivered {DeliveryId} to {Subscriber} in {ElapsedMs} ms")]
     private partial void LogDelivered(Guid deliveryId, string subscriber, double elapsedMs);
 
@@ -212,8 +341,8 @@ internal sealed partial class DeliveryLane
         Message = "Dead-lettered delivery {DeliveryId} to {Subscriber} after attempt {Attempt}: {Reason}")]
     private partial void LogDeadLettered(Guid deliveryId, string subscriber, int attempt, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Paused subscriber {Subscriber}: it answered 410 Gone")]
-    private partial void LogPaused(string subscriber);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Disabled subscriber {Subscriber} ({Cause}): {Reason}")]
+    private partial void LogDisabled(string subscriber, string cause, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Attempt {Attempt} of delivery {DeliveryId} finished after its claim expired; the newer claim's outcome stands")]

@@ -29,5 +29,12 @@ public sealed class DeliveryOptions
     [Range(0, 64 * 1024)]
     public int ResponseExcerptBytes { get; set; } = 1024;
 
+    /// <summary>
+    /// A subscriber whose every attempt has failed for this long, with none succeeding, is disabled: its deliveries
+    /// are kept and resume when it is enabled again. Zero turns automatic disabling off (a 410 Gone still disables).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
+    public TimeSpan AutoDisableAfter { get; set; } = TimeSpan.FromHours(24);
+
     public TimeSpan EffectiveClaimLease => ClaimLease ?? RequestTimeout + TimeSpan.FromSeconds(15);
 }

@@ -13,8 +13,8 @@ public enum AttemptVerdict
     /// <summary>No further attempt: permanent refusal or attempts exhausted. Kept for replay.</summary>
     DeadLetter,
 
-    /// <summary>410 Gone: the subscriber is paused; the delivery waits for it to be resumed.</summary>
-    PauseSubscriber,
+    /// <summary>410 Gone: the subscriber is disabled at once; the delivery stays pending until it is enabled again.</summary>
+    DisableSubscriber,
 }
 
 public readonly record struct AttemptDecision(AttemptVerdict Verdict, DateTimeOffset? NextAttemptAt, string? Reason);
@@ -42,7 +42,7 @@ public static class RetrySchedule
 
         if (statusCode == HttpStatusCode.Gone)
         {
-            return new AttemptDecision(AttemptVerdict.PauseSubscriber, null, "410 Gone: the subscriber said the endpoint is gone");
+            return new AttemptDecision(AttemptVerdict.DisableSubscriber, null, "410 Gone: the subscriber said the endpoint is gone");
         }
 
         if (code is >= 400 and < 500 && statusCode is not (HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests))

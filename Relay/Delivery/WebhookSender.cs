@@ -47,7 +47,8 @@ public sealed class WebhookSender
         activity?.SetTag("webhooks.delivery.attempt", delivery.Attempt);
 
         var webhookId = delivery.Id.ToString();
-        var timestamp = _time.GetUtcNow().ToUnixTimeSeconds();
+        var now = _time.GetUtcNow();
+        var timestamp = now.ToUnixTimeSeconds();
         using var request = new HttpRequestMessage(HttpMethod.Post, subscriber.Url)
         {
             Content = new ByteArrayContent(delivery.Body),
@@ -56,7 +57,7 @@ public sealed class WebhookSender
         request.Headers.TryAddWithoutValidation("webhook-id", webhookId);
         request.Headers.TryAddWithoutValidation("webhook-timestamp", timestamp.ToString(System.Globalization.CultureInfo.InvariantCulture));
         request.Headers.TryAddWithoutValidation("webhook-signature",
-            WebhookSigner.Sign(SigningSecret.Key(subscriber.Secret), webhookId, timestamp, delivery.Body));
+            WebhookSigner.Sign(subscriber.SigningSecrets(now), webhookId, timestamp, delivery.Body));
         request.Headers.TryAddWithoutValidation("x-mykaarma-event-type", delivery.EventType);
         request.Headers.TryAddWithoutValidation("x-mykaarma-event-id", delivery.EventId);
         request.Headers.TryAddWithoutValidation("x-mykaarma-dealer-uuid", delivery.DealerUuid);

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Aspire.Webhooks.Relay.Subscribers;
 
 namespace Aspire.Webhooks.Relay.Delivery;
 
@@ -13,5 +14,20 @@ public static class WebhookSigner
         hmac.AppendData(prefix);
         hmac.AppendData(body);
         return "v1," + Convert.ToBase64String(hmac.GetHashAndReset());
+    }
+
+    /// <summary>
+    /// The <c>webhook-signature</c> value: one signature per secret, space-separated, as Standard Webhooks allows so
+    /// that a subscriber verifying with either the new or the previous secret accepts the request during a rotation.
+    /// </summary>
+    public static string Sign(IReadOnlyList<string> secrets, string webhookId, long timestampSeconds, ReadOnlySpan<byte> body)
+    {
+        var signatures = new string[secrets.Count];
+        for (var i = 0; i < secrets.Count; i++)
+        {
+            signatures[i] = Sign(SigningSecret.Key(secrets[i]), webhookId, timestampSeconds, body);
+        }
+
+        return string.Join(' ', signatures);
     }
 }

@@ -34,7 +34,8 @@ public sealed partial class RelayDatabaseStartup(
         {
             if (await urlPolicy.CheckTargetAsync(subscriber.Url, cancellationToken) is { } refused)
             {
-                var index = relayOptions.Value.Subscribers.FindIndex(d => d.Name == subscriber.Name);
+                // Names are trimmed when checked; the definition is found by its trimmed name.
+                var index = relayOptions.Value.Subscribers.FindIndex(d => d.Name?.Trim() == subscriber.Name);
                 errors.Add($"Relay:Subscribers:{index} ('{subscriber.Name}'): Url is refused: {refused}");
             }
         }
@@ -54,7 +55,7 @@ public sealed partial class RelayDatabaseStartup(
                 await MigrateAsync(cancellationToken);
                 foreach (var subscriber in subscribers)
                 {
-                    var definition = relayOptions.Value.Subscribers.First(d => d.Name == subscriber.Name);
+                    var definition = relayOptions.Value.Subscribers.First(d => d.Name?.Trim() == subscriber.Name);
                     await store.UpsertAsync(subscriber, keepStoredSecret: definition.Secret is null, cancellationToken);
                 }
 

@@ -118,6 +118,76 @@ public sealed class SubscriberStore(NpgsqlDataSource database, TimeProvider time
         await batch.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// Keeps <c>last_success_at</c> and <c>failing_since</c> in step with recorded attempts: a success sets the first
+    /// and ends any failing streak, a failure starts a streak unless one runs. A row is written only when a value
+    /// changes, and <c>last_success_at</c> only once it is <paramref name="resolution"/> old.
+    /// </summary>
+    public async Task RecordHealthAsync(IEnumerable<(Guid SubscriberId, bool Succeeded)> results, TimeSpan resolution,
+        CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        await using var batch = database.CreateBatch();
+        // A statement per subscriber, in id order: replicas recording at the same time lock the rows in the same order
+        // and so never deadlock, as one statement over several rows could.
+        foreach (var (id, succeeded) in results.OrderBy(r => r.SubscriberId))
+        {
+            batch.BatchCommands.Add(succeeded
+                ? OutboxStore.Command("""
+                    update subscribers set last_success_at = $2, failing_since = null
+                    where id = $1 and (failing_since is not null or last_success_at is null or last_success_at < $3)
+                    """, id, now, now - resolution)
+                : OutboxStore.Command("update subscribers set failing_since = $2 where id = $1 and failing_since is null", id, now));
+        }
+
+        if (batch.BatchCommands.Count > 0)
+        {
+            await batch.ExecuteNonQueryAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Disables an active subscriber and tells every replica, so its lanes stop; its deliveries stay pending. Given
+    /// <paramref name="failingSince"/>, only while that failing streak still runs, so a success recorded meanwhile by
+    /// another replica wins. True when this call disabled it.
+    /// </summary>
+    public async Task<bool> DisableAsync(Guid id, string reason, DateTimeOffset? failingSince, CancellationToken cancellationToken)
+    {
+        await using var command = database.CreateCommand($"""
+            with disabled as (
+                update subscribers set state = 'disabled', state_reason = $2, updated_at = $3
+                where id = $1 and state = 'active' and ($4::timestamptz is null or failing_since = $4)
+                returning id
+            )
+            select pg_notify('{ChangesChannel}', id::text) from disabled
+            """);
+        command.Parameters.AddWithValue(id);
+        command.Parameters.AddWithValue(reason);
+        command.Parameters.AddWithValue(time.GetUtcNow());
+        command.Parameters.AddWithValue(NpgsqlDbType.TimestampTz, (object?)failingSince ?? DBNull.Value);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// The last failure among the subscriber's waiting deliveries (the one retried last), for saying why it is
+    /// disabled when this replica has not tried it itself; null when none has failed.
+    /// </summary>
+    public async Task<(int? StatusCode, string? Error)?> LastFailureAsync(Guid id, CancellationToken cancellationToken)
+    {
+        await using var command = database.CreateCommand("""
+            select last_status_code, last_error from deliveries
+            where subscriber_id = $1 and status = 'pending' and (last_status_code is not null or last_error is not null)
+            order by next_attempt_at desc
+            limit 1
+            """);
+        command.Parameters.AddWithValue(id);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? (reader.IsDBNull(0) ? null : reader.GetInt32(0), reader.IsDBNull(1) ? null : reader.GetString(1))
+            : null;
+    }
+
     internal static Subscriber Read(NpgsqlDataReader reader) => new()
     {
         Id = reader.GetGuid(0),

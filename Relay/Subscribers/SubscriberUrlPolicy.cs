@@ -102,39 +102,44 @@ public sealed class SubscriberUrlPolicy(IOptions<RelayOptions> options, IHostEnv
         if (address.AddressFamily == AddressFamily.InterNetwork)
         {
             var b = address.GetAddressBytes();
-            return (b[0], b[1]) switch
+            return (b[0], b[1], b[2], b[3]) switch
             {
-                (169, 254) when b[2] == 169 && b[3] == 254 => "a cloud metadata address",
-                (127, _) => "a loopback address",
-                (0, _) => "an unspecified address",
-                (10, _) or (192, 168) or (172, >= 16 and <= 31) => "a private network address",
-                (100, >= 64 and <= 127) => "a carrier-grade NAT address",
-                (169, 254) => "a link-local address",
-                (192, 0) when b[2] == 0 => "a reserved address",
-                (198, 18 or 19) => "a reserved address",
-                ( >= 224, _) => "a multicast or reserved address",
+                (169, 254, 169, 254) or (100, 100, 100, 200) => "a cloud metadata address",
+                // Azure's WireServer: public in form, but answers only the virtual machines of the platform.
+                (168, 63, 129, 16) => "a cloud platform address",
+                (127, _, _, _) => "a loopback address",
+                (0, _, _, _) => "an unspecified address",
+                (10, _, _, _) or (192, 168, _, _) or (172, >= 16 and <= 31, _, _) => "a private network address",
+                (100, >= 64 and <= 127, _, _) => "a carrier-grade NAT address",
+                (169, 254, _, _) => "a link-local address",
+                (192, 0, 0, _) or (198, 18 or 19, _, _) => "a reserved address",
+                ( >= 224, _, _, _) => "a multicast or reserved address",
                 _ => null,
             };
         }
 
-        if (address.Equals(IPAddress.IPv6Loopback))
-        {
-            return "a loopback address";
-        }
-
-        if (address.Equals(IPAddress.IPv6Any) || address.Equals(IPAddress.IPv6None))
-        {
-            return "an unspecified address";
-        }
-
+        // By bytes, not Equals: a literal with a zone (::1%1) is not equal to IPAddress.IPv6Loopback.
         var bytes = address.GetAddressBytes();
         return bytes switch
         {
-            [0xfd, 0x00, 0x0e, 0xc2, ..] when address.Equals(IPAddress.Parse("fd00:ec2::254")) => "a cloud metadata address",
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1] => "a loopback address",
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] => "an unspecified address",
+            [0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54] => "a cloud metadata address",
             [>= 0xfc and <= 0xfd, ..] => "a private network address",
-            _ when address.IsIPv6LinkLocal || address.IsIPv6SiteLocal => "a link-local address",
+            _ when address.IsIPv6LinkLocal => "a link-local address",
+            _ when address.IsIPv6SiteLocal => "a site-local address",
             _ when address.IsIPv6Multicast => "a multicast address",
+            // Forms that carry an IPv4 address, which a translator or relay on the path may deliver to, are judged by
+            // the address they carry: NAT64 (64:ff9b::/96) and 6to4 (2002::/16). Local-use NAT64 (64:ff9b:1::/48)
+            // translates into the site's own network.
+            [0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, ..] => Embedded(bytes.AsSpan(12, 4)),
+            [0x00, 0x64, 0xff, 0x9b, 0x00, 0x01, ..] => "a local-use NAT64 address",
+            [0x20, 0x02, ..] => Embedded(bytes.AsSpan(2, 4)),
+            // The deprecated IPv4-compatible form (::a.b.c.d) has no legitimate use left.
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ..] => "a reserved address",
             _ => null,
         };
+
+        static string? Embedded(ReadOnlySpan<byte> ipv4) => Forbidden(new IPAddress(ipv4)) is { } reason ? $"which carries {new IPAddress(ipv4)}, {reason}" : null;
     }
 }

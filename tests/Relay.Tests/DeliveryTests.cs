@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Aspire.Webhooks.Relay.Subscribers;
 using Aspire.Webhooks.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Aspire.Webhooks.Relay.Tests;
 
@@ -165,16 +166,24 @@ public sealed class DeliveryTests(RabbitMqServer rabbit, PostgresServer postgres
     }
 
     [Fact]
-    public async Task Gone_pauses_the_subscriber_and_keeps_its_delivery()
+    public async Task Gone_disables_the_subscriber_at_once_and_keeps_its_delivery_until_it_is_enabled()
     {
         _sink.Respond = (_, _) => (HttpStatusCode.Gone, null);
         var relay = await StartRelay(new SubscriberConfig().Add("moved", _sink.Url("/moved"), Secret));
 
         await _sender.SendAsync(Events.Fresh(SampleEvents.Customer));
 
-        await Eventually.ReturnsAsync(() => relay.ScalarAsync<string>("select state from subscribers"), s => s == "paused");
+        await Eventually.ReturnsAsync(() => relay.ScalarAsync<string>("select state from subscribers"), s => s == "disabled");
+        Assert.Contains("410 Gone", await relay.ScalarAsync<string>("select state_reason from subscribers"), StringComparison.Ordinal);
         Assert.Equal("pending", await relay.ScalarAsync<string>("select status from deliveries"));
         Assert.Single(_sink.RequestsTo("/moved"));
+
+        _sink.Respond = (_, _) => (HttpStatusCode.OK, null);
+        var id = await relay.ScalarAsync<Guid>("select id from subscribers");
+        await relay.Services.GetRequiredService<SubscriberStore>().SetStateAsync(id, SubscriberState.Active, null, CancellationToken.None);
+
+        await Eventually.ReturnsAsync(() => relay.ScalarAsync<string>("select status from deliveries"), s => s == "delivered");
+        Assert.Equal(2, _sink.RequestsTo("/moved").Count);
     }
 
     [Fact]

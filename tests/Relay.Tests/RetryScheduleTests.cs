@@ -35,7 +35,7 @@ public sealed class RetryScheduleTests
     public void Other_4xx_are_permanent(HttpStatusCode status) => Assert.Equal(AttemptVerdict.DeadLetter, Decide(status).Verdict);
 
     [Fact]
-    public void Gone_pauses_the_subscriber() => Assert.Equal(AttemptVerdict.PauseSubscriber, Decide(HttpStatusCode.Gone).Verdict);
+    public void Gone_disables_the_subscriber() => Assert.Equal(AttemptVerdict.DisableSubscriber, Decide(HttpStatusCode.Gone).Verdict);
 
     [Fact]
     public void The_last_attempt_dead_letters() =>
