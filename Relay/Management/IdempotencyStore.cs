@@ -53,8 +53,8 @@ public sealed class IdempotencyStore(NpgsqlDataSource database, IOptions<Managem
                 now - options.Value.IdempotencyKeyLifetime));
             batch.BatchCommands.Add(OutboxStore.Command(
                 "select operation, fingerprint, response::text from api_requests where idempotency_key = $1", key));
+            // The delete returns no rows: after the lock's row comes the lookup's.
             await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-            await reader.NextResultAsync(cancellationToken);
             await reader.NextResultAsync(cancellationToken);
             if (await reader.ReadAsync(cancellationToken))
             {

@@ -42,8 +42,8 @@ public sealed class ReplayStore
         {
             Parameters = { new() { Value = id } },
         });
+        // The update returns no rows, so the reader starts on the select's.
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        await reader.NextResultAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
             return (null, ReplayRefusal.NotFound);

@@ -38,13 +38,13 @@ internal static class ManagementApi
 
     /// <summary>A subscriber definition as JSON, the sink's path as its URL.</summary>
     public static object Definition(string name, Uri url, string? secret = RelayScenario.Secret, string[]? eventTypes = null,
-        int? maxAttempts = null, string? baseDelay = null) => new
+        int? maxAttempts = null, string? baseDelay = null, string? maxDelay = null) => new
     {
         name,
         url = url.ToString(),
         secret,
         filter = new { eventTypes = eventTypes ?? [] },
-        retry = new { maxAttempts, baseDelay = baseDelay ?? "00:00:00.050", maxDelay = "00:00:00.200" },
+        retry = new { maxAttempts, baseDelay = baseDelay ?? "00:00:00.050", maxDelay = maxDelay ?? "00:00:00.200" },
     };
 
     /// <summary>Creates a subscriber and waits until the Relay routes events to it (its routing table is refreshed on a notification).</summary>
@@ -52,8 +52,7 @@ internal static class ManagementApi
     {
         using var client = relay.Client();
         using var response = await client.PostAsJsonAsync("/api/subscribers", definition, Json);
-        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
-        var created = (await response.Content.ReadFromJsonAsync<SubscriberResponse>(Json))!;
+        var created = await response.ReadAsync<SubscriberResponse>(HttpStatusCode.Created);
         await relay.RoutesToAsync(created.Id);
         return created;
     }
