@@ -42,7 +42,8 @@ public static class ApiReference
         app.MapScalarApiReference(options => options
             .WithTitle(Title)
             .AddPreferredSecuritySchemes(SecuritySchemeName)
-            .DisableTelemetry());
+            .DisableTelemetry()
+            .DisableAgent());
         return app;
     }
 }
