@@ -11,6 +11,10 @@ var signingSecret = builder.ExecutionContext.IsRunMode
 var authorizationToken = builder.ExecutionContext.IsRunMode
     ? builder.AddParameter("mykaarma-authorization-token", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true)
     : builder.AddParameter("mykaarma-authorization-token", secret: true);
+// The key of the Relay's management API (X-Api-Key), kept the same way.
+var relayAdminApiKey = builder.ExecutionContext.IsRunMode
+    ? builder.AddParameter("relay-admin-api-key", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true)
+    : builder.AddParameter("relay-admin-api-key", secret: true);
 
 var receiver = builder.AddProject<Projects.Receiver>("receiver")
     .WithMessagingSettings(builder.Configuration)
@@ -27,6 +31,7 @@ var relay = builder.AddProject<Projects.Relay>("relay")
     .WithReference(relaydb)
     .WaitFor(messaging)
     .WaitFor(relaydb)
+    .WithEnvironment("Relay__AdminApiKeys__0", relayAdminApiKey)
     .WithHttpHealthCheck("/health");
 
 if (builder.ExecutionContext.IsRunMode)

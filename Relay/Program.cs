@@ -1,5 +1,6 @@
 using Aspire.Webhooks.Relay;
 using Aspire.Webhooks.Relay.Delivery;
+using Aspire.Webhooks.Relay.Management;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -8,7 +9,11 @@ builder.AddRelayServices();
 
 var app = builder.Build();
 
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+
 app.MapDefaultEndpoints();
+app.MapRelayManagementApi();
 
 app.Run();
 

@@ -1,4 +1,5 @@
 using Aspire.Webhooks.Relay.Delivery;
+using Aspire.Webhooks.Relay.Management;
 using Aspire.Webhooks.Relay.Messaging;
 using Aspire.Webhooks.Relay.Monitoring;
 using Aspire.Webhooks.Relay.Outbox;
@@ -51,6 +52,7 @@ public static class RelayExtensions
         builder.Services.AddHostedService<Dispatcher>();
         builder.Services.AddHostedService<RetentionService>();
         builder.Services.AddHostedService<OutboxMonitor>();
+        builder.AddRelayManagement();
         return builder;
     }
 }

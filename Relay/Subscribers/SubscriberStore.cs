@@ -188,6 +188,100 @@ public sealed class SubscriberStore(NpgsqlDataSource database, TimeProvider time
             : null;
     }
 
+    public async Task<Subscriber?> FindAsync(Guid id, CancellationToken cancellationToken)
+    {
+        await using var command = database.CreateCommand($"select {Columns} from subscribers where id = $1");
+        command.Parameters.AddWithValue(id);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
+    }
+
+    /// <summary>Creates a subscriber through the management API; a name already taken throws (see <see cref="IsNameTaken"/>).</summary>
+    public async Task<Subscriber> CreateAsync(Subscriber subscriber, CancellationToken cancellationToken)
+    {
+        await using var batch = database.CreateBatch();
+        var command = new NpgsqlBatchCommand($"""
+            insert into subscribers ({InsertColumns}, created_at, updated_at)
+            values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)
+            returning {Columns}
+            """);
+        AddDefinitionParameters(command.Parameters, subscriber);
+        command.Parameters.AddWithValue(time.GetUtcNow());
+        batch.BatchCommands.Add(command);
+        batch.BatchCommands.Add(OutboxStore.Command($"select pg_notify('{ChangesChannel}', $1::text)", subscriber.Id));
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return Read(reader);
+    }
+
+    /// <summary>
+    /// Replaces the definition of a subscriber not managed by configuration, keeping its state, its id and, when
+    /// <paramref name="keepStoredSecret"/>, its secret. Null when there is no such subscriber.
+    /// </summary>
+    public async Task<Subscriber?> ReplaceAsync(Guid id, Subscriber definition, bool keepStoredSecret, CancellationToken cancellationToken)
+    {
+        await using var batch = database.CreateBatch();
+        var command = new NpgsqlBatchCommand($"""
+            update subscribers set
+                name = $2, url = $3, secret = case when $4 then secret else $5 end, filter = $6,
+                retry_max_attempts = $7, retry_base_delay_ms = $8, retry_max_delay_ms = $9, max_concurrency = $10,
+                rate_limit_per_second = $11, ordering = $12, drop_stale = $13, coalesce_window_ms = $14, updated_at = $15
+            where id = $1 and not managed_by_config
+            returning {Columns}
+            """);
+        var parameters = command.Parameters;
+        parameters.AddWithValue(id);
+        parameters.AddWithValue(definition.Name);
+        parameters.AddWithValue(definition.Url.ToString());
+        parameters.AddWithValue(keepStoredSecret);
+        parameters.AddWithValue(definition.Secret);
+        parameters.AddWithValue(NpgsqlDbType.Jsonb, JsonSerializer.Serialize(definition.Filter));
+        parameters.AddWithValue(definition.Retry.MaxAttempts);
+        parameters.AddWithValue((long)definition.Retry.BaseDelay.TotalMilliseconds);
+        parameters.AddWithValue((long)definition.Retry.MaxDelay.TotalMilliseconds);
+        parameters.AddWithValue(definition.MaxConcurrency);
+        parameters.AddWithValue(NpgsqlDbType.Double, (object?)definition.RateLimitPerSecond ?? DBNull.Value);
+        parameters.AddWithValue(ToText(definition.Ordering));
+        parameters.AddWithValue(definition.DropStale);
+        parameters.AddWithValue((long)definition.CoalesceWindow.TotalMilliseconds);
+        parameters.AddWithValue(time.GetUtcNow());
+        batch.BatchCommands.Add(command);
+        batch.BatchCommands.Add(OutboxStore.Command($"select pg_notify('{ChangesChannel}', $1::text)", id));
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
+    }
+
+    /// <summary>Deletes a subscriber not managed by configuration, and with it its deliveries; false when there is none.</summary>
+    public async Task<bool> DeleteAsync(Guid id, CancellationToken cancellationToken)
+    {
+        await using var batch = database.CreateBatch();
+        batch.BatchCommands.Add(OutboxStore.Command("delete from subscribers where id = $1 and not managed_by_config", id));
+        batch.BatchCommands.Add(OutboxStore.Command($"select pg_notify('{ChangesChannel}', $1::text)", id));
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+        return batch.BatchCommands[0].RecordsAffected == 1;
+    }
+
+    /// <summary>
+    /// Makes <paramref name="secret"/> the signing secret; the one it replaces keeps signing too until
+    /// <paramref name="previousExpiresAt"/>. Null when there is no such subscriber or its secret comes from configuration.
+    /// </summary>
+    public async Task<Subscriber?> RotateSecretAsync(Guid id, string secret, DateTimeOffset previousExpiresAt, CancellationToken cancellationToken)
+    {
+        await using var batch = database.CreateBatch();
+        batch.BatchCommands.Add(OutboxStore.Command($"""
+            update subscribers set previous_secret = secret, previous_secret_expires_at = $3, secret = $2, updated_at = $4
+            where id = $1 and not secret_from_config
+            returning {Columns}
+            """, id, secret, previousExpiresAt, time.GetUtcNow()));
+        batch.BatchCommands.Add(OutboxStore.Command($"select pg_notify('{ChangesChannel}', $1::text)", id));
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
+    }
+
+    /// <summary>Whether <paramref name="exception"/> says another subscriber already has the name.</summary>
+    public static bool IsNameTaken(Exception exception) =>
+        exception is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation, ConstraintName: "subscribers_name_key" };
+
     internal static Subscriber Read(NpgsqlDataReader reader) => new()
     {
         Id = reader.GetGuid(0),
