@@ -285,12 +285,23 @@ public sealed class SubscriberApiTests(RabbitMqServer rabbit, PostgresServer pos
             s => s.Secret == rotated.Secret, because: "the lanes sign with the new secret");
         await _scenario.Sender.SendAsync(Events.Fresh(SampleEvents.Customer));
         var request = (await Eventually.ReturnsAsync(() => Task.FromResult(Sink.RequestsTo("/rotating")), r => r.Count >= 1))[0];
+        // During the overlap both secrets sign, the new one first.
+        Assert.Equal(2, request.Header("webhook-signature").Split(' ').Length);
         Assert.True(request.IsSignedWith(rotated.Secret));
+        Assert.True(request.IsSignedWith(RelayScenario.Secret));
 
         // A given secret, no overlap: the previous one stops signing at once.
         var given = await (await client.PostAsJsonAsync($"/api/subscribers/{created.Id}/rotate-secret", new { secret = OtherSecret, overlap = "00:00:00" }))
             .ReadAsync<SubscriberSecret>(HttpStatusCode.OK);
         Assert.Equal(new SubscriberSecret(OtherSecret, null, null), given);
+
+        await Eventually.ReturnsAsync(() => Task.FromResult(relay.Services.GetRequiredService<SubscriberCache>().Current.Single()),
+            s => s.Secret == OtherSecret, because: "the lanes sign with the given secret");
+        await _scenario.Sender.SendAsync(Events.Fresh(SampleEvents.Customer));
+        var after = (await Eventually.ReturnsAsync(() => Task.FromResult(Sink.RequestsTo("/rotating")), r => r.Count >= 2))[1];
+        Assert.Single(after.Header("webhook-signature").Split(' '));
+        Assert.True(after.IsSignedWith(OtherSecret));
+        Assert.False(after.IsSignedWith(rotated.Secret));
 
         Assert.Equal(["secret"], await (await client.PostAsJsonAsync($"/api/subscribers/{created.Id}/rotate-secret", new { secret = "short" })).InvalidFieldsAsync());
         Assert.Equal(["overlap"], await (await client.PostAsJsonAsync($"/api/subscribers/{created.Id}/rotate-secret", new { overlap = "8.00:00:00" })).InvalidFieldsAsync());
