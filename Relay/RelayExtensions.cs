@@ -33,6 +33,7 @@ public static class RelayExtensions
         builder.Services.AddSingleton<RelayMetrics>();
         builder.Services.AddSingleton<WebhookSender>();
         builder.Services.AddSingleton<DeliveryLaneFactory>();
+        builder.Services.AddSingleton<LaneDirectory>();
 
         // Subscribers call arbitrary endpoints: no redirects followed, connections recycled so DNS changes are seen, and
         // every connection checked against the URL policy as it is made (a name may be re-pointed after registration).

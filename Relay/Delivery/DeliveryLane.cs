@@ -45,7 +45,14 @@ internal sealed partial class DeliveryLane
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _running;
+    // Requests under way, claimed here or handed over by the event writer, and slots the writer holds for a handover.
     private int _inFlight;
+    private int _stopping;
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Whether due deliveries of this subscriber may be waiting in the database: until a claim finds fewer than it
+    // asked for, and again once a delivery was stored unclaimed. While set, the event writer hands nothing over, so
+    // what waits there is claimed first and fresh events never overtake a backlog for good.
+    private volatile bool _dueInDatabase = true;
     private volatile Subscriber _subscriber;
     // Set once this lane disabled its subscriber: it claims nothing more, and the dispatcher drops it.
     private volatile bool _halted;
@@ -85,10 +92,105 @@ internal sealed partial class DeliveryLane
 
     public void Wake() => Dispatcher.Release(_wake);
 
+    /// <summary>Deliveries were stored unclaimed (by this replica or another): claim before taking handovers again.</summary>
+    public void DueInDatabase()
+    {
+        _dueInDatabase = true;
+        Wake();
+    }
+
+    internal TimeSpan Lease => _options.EffectiveClaimLease;
+
+    /// <summary>
+    /// Holds a slot for a delivery the event writer is about to store claimed, when the lane could send it at once:
+    /// it is running, has a free slot, nothing due waiting in the database, and no rate limit or stream option that
+    /// only a claim applies.
+    /// </summary>
+    internal bool TryReserve()
+    {
+        var subscriber = _subscriber;
+        if (_halted || Volatile.Read(ref _stopping) == 1 || _dueInDatabase || subscriber.UsesEntityOptions ||
+            subscriber.RateLimitPerSecond is not null)
+        {
+            return false;
+        }
+
+        while (true)
+        {
+            var current = Volatile.Read(ref _inFlight);
+            if (current >= subscriber.MaxConcurrency)
+            {
+                // This delivery is stored unclaimed: from now on the lane's claims go first.
+                _dueInDatabase = true;
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _inFlight, current + 1, current) == current)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Sends a delivery stored claimed in a slot <see cref="TryReserve"/> held; also while stopping, which waits for it.</summary>
+    internal void Hand(ClaimedDelivery delivery)
+    {
+        var subscriber = _subscriber;
+        _ = Task.Run(() => DeliverAsync(subscriber, delivery), CancellationToken.None);
+    }
+
+    /// <summary>Gives back a slot <see cref="TryReserve"/> held.</summary>
+    internal void Release()
+    {
+        Finished();
+        Wake();
+    }
+
     public async Task StopAsync()
     {
+        Interlocked.Exchange(ref _stopping, 1);
         await _stop.CancelAsync();
         await _running;
+        // Handed-over requests, and slots held while the writer's commit is under way, finish too.
+        if (Volatile.Read(ref _inFlight) > 0)
+        {
+            await _drained.Task;
+        }
+    }
+
+    /// <summary>Takes up to <paramref name="wanted"/> free slots; returns how many it took.</summary>
+    private int HoldSlots(int wanted)
+    {
+        while (true)
+        {
+            var current = Volatile.Read(ref _inFlight);
+            var take = Math.Min(wanted, _subscriber.MaxConcurrency - current);
+            if (take <= 0)
+            {
+                return 0;
+            }
+
+            if (Interlocked.CompareExchange(ref _inFlight, current + take, current) == current)
+            {
+                return take;
+            }
+        }
+    }
+
+    private void GiveBack(int slots)
+    {
+        if (slots > 0 && Interlocked.Add(ref _inFlight, -slots) == 0 && Volatile.Read(ref _stopping) == 1)
+        {
+            _drained.TrySetResult();
+        }
+    }
+
+    private void Finished()
+    {
+        if (Interlocked.Decrement(ref _inFlight) == 0 && Volatile.Read(ref _stopping) == 1)
+        {
+            _drained.TrySetResult();
+        }
     }
 
     private async Task RunAsync()
@@ -117,16 +219,35 @@ internal sealed partial class DeliveryLane
                 // together; the requests still in flight keep the subscriber busy meanwhile.
                 if (free >= (backlog ? ClaimThreshold(subscriber.MaxConcurrency) : 1) && WithinRateLimit(subscriber, backlog, ref free, ref wait))
                 {
-                    var (claimed, nextDue) = await _outbox.ClaimAsync(subscriber, free, _options.EffectiveClaimLease, stopping);
+                    // The slots are held before the claim, so handovers made meanwhile cannot take the lane past its limit.
+                    free = HoldSlots(free);
+                    if (free == 0)
+                    {
+                        continue;
+                    }
+
+                    ClaimResult result;
+                    try
+                    {
+                        result = await _outbox.ClaimAsync(subscriber, free, _options.EffectiveClaimLease, stopping);
+                    }
+                    catch
+                    {
+                        GiveBack(free);
+                        throw;
+                    }
+
+                    var (claimed, nextDue) = result;
+                    GiveBack(free - claimed.Count);
                     foreach (var delivery in claimed)
                     {
-                        Interlocked.Increment(ref _inFlight);
                         inFlight.Add(Task.Run(() => DeliverAsync(subscriber, delivery), CancellationToken.None));
                     }
 
                     _rate?.Spend(claimed.Count);
                     _hasPending = nextDue is not null;
                     backlog = claimed.Count == free;
+                    _dueInDatabase = backlog;
                     if (backlog)
                     {
                         continue;
@@ -261,7 +382,7 @@ internal sealed partial class DeliveryLane
         }
         finally
         {
-            Interlocked.Decrement(ref _inFlight);
+            Finished();
             Wake();
         }
     }

@@ -16,11 +16,12 @@ public sealed partial class Dispatcher(
     NpgsqlDataSource database,
     SubscriberCache subscribers,
     DeliveryLaneFactory lanes,
+    LaneDirectory directory,
     IOptions<DeliveryOptions> options,
     TimeProvider time,
     ILogger<Dispatcher> logger) : BackgroundService
 {
-    private readonly ConcurrentDictionary<Guid, DeliveryLane> _lanes = new();
+    private readonly ConcurrentDictionary<Guid, DeliveryLane> _lanes = directory.Lanes;
     private readonly SemaphoreSlim _refresh = new(0, 1);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -85,7 +86,11 @@ public sealed partial class Dispatcher(
                 }
 
                 // Anything committed while no one listened is picked up by this first pass.
-                WakeAll();
+                foreach (var lane in _lanes.Values)
+                {
+                    lane.DueInDatabase();
+                }
+
                 while (!stoppingToken.IsCancellationRequested)
                 {
                     await connection.WaitAsync(stoppingToken);
@@ -118,15 +123,7 @@ public sealed partial class Dispatcher(
         }
         else if (Guid.TryParse(payload, out var subscriberId) && _lanes.TryGetValue(subscriberId, out var lane))
         {
-            lane.Wake();
-        }
-    }
-
-    private void WakeAll()
-    {
-        foreach (var lane in _lanes.Values)
-        {
-            lane.Wake();
+            lane.DueInDatabase();
         }
     }
 

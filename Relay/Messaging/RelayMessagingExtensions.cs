@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Aspire.Webhooks.Relay.Delivery;
 using Aspire.Webhooks.Relay.Outbox;
 using Aspire.Webhooks.ServiceDefaults;
 using MassTransit;
@@ -19,7 +20,8 @@ public static class RelayMessagingExtensions
 
         // No group can be larger than the events consumed at once: each consumer waits for its event's commit.
         builder.Services.AddSingleton(services => new EventWriter(services.GetRequiredService<OutboxStore>(),
-            services.GetRequiredService<IOptions<RelayMessagingOptions>>().Value.ConcurrentMessageLimit));
+            services.GetRequiredService<IOptions<RelayMessagingOptions>>().Value.ConcurrentMessageLimit,
+            services.GetRequiredService<LaneDirectory>()));
         builder.Services.AddMassTransit(bus =>
         {
             bus.ConfigureHealthCheckOptions(health => health.Name = "messaging");

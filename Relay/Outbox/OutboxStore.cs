@@ -36,6 +36,15 @@ public sealed record EventToStore(ReceivedEvent Event, IReadOnlyList<DeliveryTar
 /// </summary>
 public sealed record DeliveryTarget(Guid SubscriberId, string? EntityKey = null, TimeSpan CoalesceWindow = default)
 {
+    /// <summary>
+    /// Set when a lane of this replica holds a slot for the delivery: it is stored with this id already claimed for its
+    /// first attempt, for <see cref="ClaimLease"/>, and the lane sends it after the commit. Only for a delivery without an
+    /// entity key.
+    /// </summary>
+    public Guid? ClaimedId { get; init; }
+
+    public TimeSpan ClaimLease { get; init; }
+
     /// <summary>The delivery of <paramref name="received"/> to <paramref name="subscriber"/>, with the entity it is about when the subscriber's options need it.</summary>
     public static DeliveryTarget For(Subscriber subscriber, ReceivedEvent received) =>
         subscriber.UsesEntityOptions && EntityKeyOf(received) is { } key
@@ -137,11 +146,12 @@ public sealed class OutboxStore(NpgsqlDataSource database, TimeProvider time, Un
                 on conflict (event_type, event_id) do nothing
                 returning id, event_type, event_id
             ), created as (
-                insert into deliveries (id, event_pk, subscriber_id, status, next_attempt_at, created_at)
-                select d.id, stored.id, d.subscriber_id, 'pending', $14, $14
+                insert into deliveries (id, event_pk, subscriber_id, status, attempts, next_attempt_at, created_at)
+                select d.id, stored.id, d.subscriber_id, 'pending', d.attempts, $14 + d.lease_ms * interval '1 millisecond', $14
                 from stored
                 join input i on i.event_type = stored.event_type and i.event_id = stored.event_id
-                join unnest($15::int[], $16::uuid[], $17::uuid[]) as d(n, id, subscriber_id) on d.n = i.n
+                join unnest($15::int[], $16::uuid[], $17::uuid[], $23::int[], $24::bigint[])
+                    as d(n, id, subscriber_id, attempts, lease_ms) on d.n = i.n
             ), created_for_entities as (
                 insert into deliveries (id, event_pk, subscriber_id, status, next_attempt_at, created_at, entity_key, event_timestamp_ms)
                 select d.id, stored.id, d.subscriber_id, 'pending',
@@ -176,7 +186,7 @@ public sealed class OutboxStore(NpgsqlDataSource database, TimeProvider time, Un
         var deliveries = unique.SelectMany(e => e.Deliveries.Select(d => (N: first[(e.Event.Type, e.Event.Id)], Target: d))).ToList();
         var plain = deliveries.Where(d => d.Target.EntityKey is null).ToList();
         parameters.AddWithValue(plain.Select(d => d.N).ToArray());
-        parameters.AddWithValue(plain.Select(_ => Guid.CreateVersion7(now)).ToArray());
+        parameters.AddWithValue(plain.Select(d => d.Target.ClaimedId ?? Guid.CreateVersion7(now)).ToArray());
         parameters.AddWithValue(plain.Select(d => d.Target.SubscriberId).ToArray());
         var forEntities = deliveries.Where(d => d.Target.EntityKey is not null).ToList();
         parameters.AddWithValue(forEntities.Select(d => d.N).ToArray());
@@ -184,6 +194,9 @@ public sealed class OutboxStore(NpgsqlDataSource database, TimeProvider time, Un
         parameters.AddWithValue(forEntities.Select(d => d.Target.SubscriberId).ToArray());
         parameters.AddWithValue(forEntities.Select(d => d.Target.EntityKey!).ToArray());
         parameters.AddWithValue(forEntities.Select(d => (long)d.Target.CoalesceWindow.TotalMilliseconds).ToArray());
+        // A delivery stored claimed has its first attempt under way: attempt 1, its lease running.
+        parameters.AddWithValue(plain.Select(d => d.Target.ClaimedId is null ? 0 : 1).ToArray());
+        parameters.AddWithValue(plain.Select(d => d.Target.ClaimedId is null ? 0L : (long)d.Target.ClaimLease.TotalMilliseconds).ToArray());
 
         var created = new bool[events.Count];
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
@@ -201,7 +214,8 @@ public sealed class OutboxStore(NpgsqlDataSource database, TimeProvider time, Un
             if (created[i])
             {
                 results[i] = events[i].Deliveries.Count;
-                notify.UnionWith(events[i].Deliveries.Select(d => d.SubscriberId));
+                // Claimed ones are the lanes' already; only what waits unclaimed needs a claim to be woken.
+                notify.UnionWith(events[i].Deliveries.Where(d => d.ClaimedId is null || d.EntityKey is not null).Select(d => d.SubscriberId));
             }
         }
 
