@@ -47,6 +47,9 @@ internal sealed partial class DeliveryLane
     private readonly Task _running;
     // Requests under way, claimed here or handed over by the event writer, and slots the writer holds for a handover.
     private int _inFlight;
+    // Delivery tasks not finished yet: a request's slot is given back when its answer came, before its outcome is
+    // recorded, so the subscriber's limit counts requests and not the database's commit time.
+    private int _alive;
     private int _stopping;
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     // Whether due deliveries of this subscriber may be waiting in the database: until a claim finds fewer than it
@@ -136,13 +139,14 @@ internal sealed partial class DeliveryLane
     internal void Hand(ClaimedDelivery delivery)
     {
         var subscriber = _subscriber;
+        Interlocked.Increment(ref _alive);
         _ = Task.Run(() => DeliverAsync(subscriber, delivery), CancellationToken.None);
     }
 
     /// <summary>Gives back a slot <see cref="TryReserve"/> held.</summary>
     internal void Release()
     {
-        Finished();
+        GiveBack(1);
         Wake();
     }
 
@@ -152,7 +156,7 @@ internal sealed partial class DeliveryLane
         await _stop.CancelAsync();
         await _running;
         // Handed-over requests, and slots held while the writer's commit is under way, finish too.
-        if (Volatile.Read(ref _inFlight) > 0)
+        if (Volatile.Read(ref _inFlight) > 0 || Volatile.Read(ref _alive) > 0)
         {
             await _drained.Task;
         }
@@ -179,15 +183,16 @@ internal sealed partial class DeliveryLane
 
     private void GiveBack(int slots)
     {
-        if (slots > 0 && Interlocked.Add(ref _inFlight, -slots) == 0 && Volatile.Read(ref _stopping) == 1)
+        if (slots > 0)
         {
-            _drained.TrySetResult();
+            Interlocked.Add(ref _inFlight, -slots);
+            SignalIfDrained();
         }
     }
 
-    private void Finished()
+    private void SignalIfDrained()
     {
-        if (Interlocked.Decrement(ref _inFlight) == 0 && Volatile.Read(ref _stopping) == 1)
+        if (Volatile.Read(ref _stopping) == 1 && Volatile.Read(ref _inFlight) == 0 && Volatile.Read(ref _alive) == 0)
         {
             _drained.TrySetResult();
         }
@@ -241,6 +246,7 @@ internal sealed partial class DeliveryLane
                     GiveBack(free - claimed.Count);
                     foreach (var delivery in claimed)
                     {
+                        Interlocked.Increment(ref _alive);
                         inFlight.Add(Task.Run(() => DeliverAsync(subscriber, delivery), CancellationToken.None));
                     }
 
@@ -318,12 +324,18 @@ internal sealed partial class DeliveryLane
 
     private async Task DeliverAsync(Subscriber subscriber, ClaimedDelivery delivery)
     {
+        var slotHeld = true;
         try
         {
             var started = _time.GetUtcNow();
             var startedTicks = _time.GetTimestamp();
             var result = await _sender.SendAsync(subscriber, delivery, CancellationToken.None);
             var duration = _time.GetElapsedTime(startedTicks);
+            // The request is over: the slot can take the next one while this outcome waits for its commit. The claim
+            // lease keeps the delivery off every other claim until then.
+            slotHeld = false;
+            GiveBack(1);
+            Wake();
             var decision = RetrySchedule.Decide(subscriber.Retry, delivery.AttemptInRound, result.StatusCode, result.RetryAfter,
                 _time.GetUtcNow(), Random.Shared);
             var error = result.Error ?? decision.Reason;
@@ -382,8 +394,14 @@ internal sealed partial class DeliveryLane
         }
         finally
         {
-            Finished();
-            Wake();
+            if (slotHeld)
+            {
+                GiveBack(1);
+                Wake();
+            }
+
+            Interlocked.Decrement(ref _alive);
+            SignalIfDrained();
         }
     }
 
