@@ -55,6 +55,15 @@ public sealed class BenchRunner(BenchSettings settings)
         var open = await LoadRunAsync(LoadPhase.StartingNow("open", settings.WarmUp, settings.Duration),
             string.Create(CultureInfo.InvariantCulture, $"{settings.Rate:0.##} events/s"),
             phase => LoadLoops.OpenAsync(poster, phase, settings.Rate, MaxInFlight, cancellationToken), cancellationToken);
+        // The closed loop overdrives ingest, so what it delivers says how the CPU was shared, not what the system
+        // sustains; a fixed offered rate that the subscriber still receives in full, with no backlog left, does.
+        LoadRunResult? sustained = null;
+        if (settings.SustainedRate > 0)
+        {
+            sustained = await LoadRunAsync(LoadPhase.StartingNow("sustained", settings.WarmUp, settings.Duration),
+                string.Create(CultureInfo.InvariantCulture, $"{settings.SustainedRate:0.##} events/s"),
+                phase => LoadLoops.OpenAsync(poster, phase, settings.SustainedRate, MaxInFlight, cancellationToken), cancellationToken);
+        }
 
         Console.WriteLine($"outbox ceiling: {settings.ConsumerConcurrency} writers, EventWriter (grouped commits), " +
             $"{settings.CeilingWarmUp.TotalSeconds:0.#}s warm-up + {settings.CeilingDuration.TotalSeconds:0.#}s");
@@ -65,7 +74,7 @@ public sealed class BenchRunner(BenchSettings settings)
         var outboxCpu = cpu.Stop();
         var broker = BrokerCeiling.Read(settings.BrokerCeilingFile);
 
-        var report = EndToEndReport.Create(settings, startedAt, closed, open, broker, outbox, outboxCpu, sinks.Counts(),
+        var report = EndToEndReport.Create(settings, startedAt, closed, open, sustained, broker, outbox, outboxCpu, sinks.Counts(),
             tracker.Unmatched);
         ResultTables.Write(report);
         var path = await report.WriteAsync(settings.ResultsDirectory ?? Path.Combine(root, "bench", "results"), cancellationToken);

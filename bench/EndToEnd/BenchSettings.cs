@@ -15,7 +15,8 @@ public sealed record BenchSettings
         usage: Aspire.Webhooks.EndToEndBench run --receiver URL --sink-port N [options]
                Aspire.Webhooks.EndToEndBench cleanup [--queue NAME]... [--exchange NAME]...
 
-          run        starts the subscriber sinks, then: closed loop (delivered/s), open loop (latency), outbox ceiling
+          run        starts the subscriber sinks, then: closed loop (overload), open loop (latency), sustained open loop
+                     (delivered/s that the system keeps up with), outbox ceiling
           cleanup    deletes the given queues and exchanges (what bench/end-to-end.sh created)
 
         options:
@@ -23,6 +24,7 @@ public sealed record BenchSettings
               --sink-port N         loopback port the subscriber sinks listen on (the Relay's subscriber URLs point here)
           -c, --concurrency N       closed loop: HTTP senders (default 32)
           -r, --rate R              open loop: offered events/s (default 500)
+              --sustained-rate R    sustained open loop: offered events/s (default 1000; 0 skips the run)
           -d, --duration T          measured time per load run (default 20s)
           -w, --warmup T            unmeasured time before each load run (default 5s)
               --ceiling-duration T  measured time of the outbox ceiling (default 10s, after 2s warm-up)
@@ -41,6 +43,7 @@ public sealed record BenchSettings
     public int SinkPort { get; init; }
     public int Concurrency { get; init; } = 32;
     public double Rate { get; init; } = 500;
+    public double SustainedRate { get; init; } = 1000;
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(20);
     public TimeSpan WarmUp { get; init; } = TimeSpan.FromSeconds(5);
     public TimeSpan CeilingDuration { get; init; } = TimeSpan.FromSeconds(10);
@@ -93,6 +96,7 @@ public sealed record BenchSettings
                 "--sink-port" => settings with { SinkPort = PositiveInt(Value(), arg) },
                 "-c" or "--concurrency" => settings with { Concurrency = PositiveInt(Value(), arg) },
                 "-r" or "--rate" => settings with { Rate = PositiveDouble(Value(), arg) },
+                "--sustained-rate" => settings with { SustainedRate = NonNegativeDouble(Value(), arg) },
                 "-d" or "--duration" => settings with { Duration = ParseDuration(Value(), arg) },
                 "-w" or "--warmup" => settings with { WarmUp = ParseDuration(Value(), arg) },
                 "--ceiling-duration" => settings with { CeilingDuration = ParseDuration(Value(), arg) },
@@ -195,6 +199,11 @@ public sealed record BenchSettings
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n > 0 && double.IsFinite(n)
             ? n
             : throw new FormatException($"{name} must be a positive number, not '{value}'.");
+
+    private static double NonNegativeDouble(string value, string name) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= 0 && double.IsFinite(n)
+            ? n
+            : throw new FormatException($"{name} must be a number, zero or more, not '{value}'.");
 
     private static TimeSpan ParseDuration(string value, string name)
     {

@@ -16,7 +16,7 @@ public static class ResultTables
             runs.AddColumn(column);
         }
 
-        foreach (var run in new[] { report.Closed, report.Open })
+        foreach (var run in new[] { report.Closed, report.Open, report.Sustained }.OfType<LoadRunResult>())
         {
             runs.AddRow(run.Name, run.Load, run.AcceptedPerSecond.ToString("N0", inv), run.DeliveredPerSecond.ToString("N0", inv),
                 run.NotAccepted.Values.Sum().ToString(inv), Num(run.EndToEnd.P50Ms), Num(run.EndToEnd.P90Ms),
