@@ -57,6 +57,21 @@ public sealed class PostgresServer : IAsyncLifetime
         await using var connection = new NpgsqlConnection(builder.ConnectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand($"drop database if exists \"{name}\" with (force)", connection);
-        await command.ExecuteNonQueryAsync();
+        // A backend this role may not terminate (an autovacuum worker that just started on the new database) makes
+        // the forced drop fail; it is gone within moments.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            try
+            {
+                await command.ExecuteNonQueryAsync();
+                return;
+            }
+            catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.InsufficientPrivilege or PostgresErrorCodes.ObjectInUse &&
+                                               DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+        }
     }
 }
