@@ -203,12 +203,21 @@ internal sealed partial class DeliveryLane
         var inFlight = new List<Task>();
         var stopping = _stop.Token;
         var backlog = false;
+        // When the lane knows a pending delivery of its subscriber falls due: from its last claim, and from the retries
+        // its own requests scheduled since. Null: none known.
+        DateTimeOffset? nextDue = null;
+        var lastClaim = DateTimeOffset.MinValue;
         while (!stopping.IsCancellationRequested && !_halted)
         {
             try
             {
                 inFlight.RemoveAll(t => t.IsCompleted);
                 var subscriber = _subscriber;
+                // Taken before a claim, so a retry committed before it is in the claim's snapshot, and one committed
+                // later stays for the next pass.
+                nextDue = Earlier(nextDue, TakeScheduled());
+                _hasPending |= nextDue is not null;
+                var now = _time.GetUtcNow();
                 // Checked on every pass, not only when an attempt fails: a subscriber whose next retry is hours away
                 // is still disabled when its window ends.
                 if (_hasPending && await DisableIfFailingTooLongAsync(subscriber, stopping))
@@ -218,11 +227,17 @@ internal sealed partial class DeliveryLane
 
                 var free = subscriber.MaxConcurrency - Volatile.Read(ref _inFlight);
                 var wait = _options.PollInterval;
+                // A finished request needs no claim when nothing waits in the database: fresh deliveries are handed
+                // over, and due ones are announced (a notification, a retry time, the poll interval). With stream
+                // options a finished request may free the next event of its entity, so those lanes claim every time.
+                var claimWorthIt = _dueInDatabase || subscriber.UsesEntityOptions || nextDue <= now ||
+                    now - lastClaim >= _options.PollInterval;
                 // Claims are made one after another, each a commit: with a backlog, claiming a slot at a time as each
                 // request finishes would cap the lane at one delivery per claim round trip. So while the last claim
                 // found more than it could take, the lane waits until a quarter of its slots are free and claims them
                 // together; the requests still in flight keep the subscriber busy meanwhile.
-                if (free >= (backlog ? ClaimThreshold(subscriber.MaxConcurrency) : 1) && WithinRateLimit(subscriber, backlog, ref free, ref wait))
+                if (claimWorthIt && free >= (backlog ? ClaimThreshold(subscriber.MaxConcurrency) : 1) &&
+                    WithinRateLimit(subscriber, backlog, ref free, ref wait))
                 {
                     // The slots are held before the claim, so handovers made meanwhile cannot take the lane past its limit.
                     free = HoldSlots(free);
@@ -242,7 +257,9 @@ internal sealed partial class DeliveryLane
                         throw;
                     }
 
-                    var (claimed, nextDue) = result;
+                    lastClaim = now;
+                    var claimed = result.Claimed;
+                    nextDue = result.NextDue;
                     GiveBack(free - claimed.Count);
                     foreach (var delivery in claimed)
                     {
@@ -258,12 +275,20 @@ internal sealed partial class DeliveryLane
                     {
                         continue;
                     }
+                }
 
-                    if (nextDue is { } due)
-                    {
-                        var untilDue = due - _time.GetUtcNow();
-                        wait = untilDue < wait ? untilDue : wait;
-                    }
+                // Times already past are left out: the claim they call for waits for a free slot, and a finished
+                // request wakes the lane.
+                now = _time.GetUtcNow();
+                var untilPoll = lastClaim + _options.PollInterval - now;
+                if (untilPoll > TimeSpan.Zero && untilPoll < wait)
+                {
+                    wait = untilPoll;
+                }
+
+                if (nextDue - now is { } untilDue && untilDue > TimeSpan.Zero && untilDue < wait)
+                {
+                    wait = untilDue;
                 }
 
                 await Dispatcher.WaitAsync(_wake, wait, _time, stopping);
@@ -291,6 +316,37 @@ internal sealed partial class DeliveryLane
     }
 
     internal static int ClaimThreshold(int maxConcurrency) => Math.Max(1, maxConcurrency / 4);
+
+    // UTC ticks of the earliest retry this lane's requests scheduled since the loop last looked; MaxValue: none.
+    private long _scheduledTicks = long.MaxValue;
+
+    /// <summary>A request of this lane left its delivery pending until <paramref name="at"/>: the lane claims it then.</summary>
+    private void Scheduled(DateTimeOffset at)
+    {
+        var ticks = at.UtcTicks;
+        var current = Volatile.Read(ref _scheduledTicks);
+        while (ticks < current)
+        {
+            var seen = Interlocked.CompareExchange(ref _scheduledTicks, ticks, current);
+            if (seen == current)
+            {
+                break;
+            }
+
+            current = seen;
+        }
+
+        Wake();
+    }
+
+    private DateTimeOffset? TakeScheduled()
+    {
+        var ticks = Interlocked.Exchange(ref _scheduledTicks, long.MaxValue);
+        return ticks == long.MaxValue ? null : new DateTimeOffset(ticks, TimeSpan.Zero);
+    }
+
+    private static DateTimeOffset? Earlier(DateTimeOffset? a, DateTimeOffset? b) =>
+        a is null ? b : b is null ? a : a < b ? a : b;
 
     /// <summary>
     /// Lowers <paramref name="free"/> to the tokens the subscriber's rate limit has now, so nothing claimed waits for
@@ -360,6 +416,11 @@ internal sealed partial class DeliveryLane
             if (decision.Verdict != AttemptVerdict.Delivered)
             {
                 _lastFailure = DescribeFailure((int?)result.StatusCode, error);
+            }
+
+            if (decision.Verdict == AttemptVerdict.Retry)
+            {
+                Scheduled(next!.Value);
             }
 
             if (decision.Verdict == AttemptVerdict.DeadLetter)
