@@ -82,6 +82,34 @@ public sealed class SubscriberStore(NpgsqlDataSource database, TimeProvider time
         return Read(reader);
     }
 
+    /// <summary>
+    /// Hands the subscribers marked as managed by configuration whose names are not in <paramref name="configuredNames"/>
+    /// over to the management API: they keep their id, secret, state and deliveries, and may be changed or deleted
+    /// there from now on. Returns the subscribers released.
+    /// </summary>
+    public async Task<IReadOnlyList<(Guid Id, string Name)>> ReleaseFromConfigurationAsync(IReadOnlyCollection<string> configuredNames,
+        CancellationToken cancellationToken)
+    {
+        await using var command = database.CreateCommand($"""
+            with released as (
+                update subscribers set managed_by_config = false, secret_from_config = false, updated_at = $2
+                where managed_by_config and not (name = any($1))
+                returning id, name
+            )
+            select id, name, pg_notify('{ChangesChannel}', id::text) from released
+            """);
+        command.Parameters.AddWithValue(configuredNames.ToArray());
+        command.Parameters.AddWithValue(time.GetUtcNow());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var released = new List<(Guid, string)>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            released.Add((reader.GetGuid(0), reader.GetString(1)));
+        }
+
+        return released;
+    }
+
     /// <summary>Binds $1 to $17: the columns of <see cref="InsertColumns"/>, in order.</summary>
     internal static void AddDefinitionParameters(NpgsqlParameterCollection parameters, Subscriber subscriber)
     {

@@ -261,6 +261,41 @@ public sealed class SubscriberApiTests(RabbitMqServer rabbit, PostgresServer pos
     }
 
     [Fact]
+    public async Task A_subscriber_taken_out_of_configuration_is_kept_and_managed_through_the_api_from_the_next_start()
+    {
+        var first = await _scenario.StartRelayAsync(new SubscriberConfig()
+            .Add("staying", Sink.Url("/staying"), RelayScenario.Secret)
+            .Add("leaving", Sink.Url("/leaving"), RelayScenario.Secret).Settings.Concat(ManagementApi.Keys));
+        await _scenario.Sender.SendAsync(Events.Fresh(SampleEvents.Customer));
+        await Eventually.ReturnsAsync(() => first.ScalarAsync<long>("select count(*) from deliveries where status = 'delivered'"), n => n == 2);
+        var leavingId = await first.ScalarAsync<Guid>("select id from subscribers where name = 'leaving'");
+        await first.DisposeAsync();
+
+        var relay = await _scenario.StartRelayAsync(new SubscriberConfig()
+            .Add("staying", Sink.Url("/staying"), RelayScenario.Secret).Settings.Concat(ManagementApi.Keys));
+        using var client = relay.Client();
+
+        var listed = await (await client.GetAsync("/api/subscribers")).ReadAsync<SubscriberResponse[]>(HttpStatusCode.OK);
+        Assert.Equal([("leaving", false, false), ("staying", true, true)],
+            listed.Select(s => (s.Name, s.ManagedByConfiguration, s.SecretFromConfiguration)));
+        var leaving = listed.Single(s => s.Name == "leaving");
+        Assert.Equal(leavingId, leaving.Id);
+        Assert.Equal(1L, await relay.ScalarAsync<long>("select count(*) from deliveries where subscriber_id = $1", leavingId));
+
+        // Released, it may be changed, rotated and deleted like any subscriber made through the API.
+        var changed = await (await client.PutAsJsonAsync($"/api/subscribers/{leavingId}",
+            ManagementApi.Definition("leaving", Sink.Url("/moved"), secret: null))).ReadAsync<SubscriberResponse>(HttpStatusCode.OK);
+        Assert.Equal(Sink.Url("/moved").ToString(), changed.Url);
+        await (await client.PostAsJsonAsync($"/api/subscribers/{leavingId}/rotate-secret", new { overlap = "00:00:00" }))
+            .ReadAsync<SubscriberSecret>(HttpStatusCode.OK);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"/api/subscribers/{leavingId}")).StatusCode);
+
+        var staying = Assert.Single(await (await client.GetAsync("/api/subscribers")).ReadAsync<SubscriberResponse[]>(HttpStatusCode.OK));
+        Assert.True(staying.ManagedByConfiguration);
+        await (await client.DeleteAsync($"/api/subscribers/{staying.Id}")).ProblemAsync(HttpStatusCode.Conflict);
+    }
+
+    [Fact]
     public async Task Rotating_the_secret_signs_with_the_new_one_and_keeps_the_previous_for_the_overlap()
     {
         var relay = await _scenario.StartRelayAsync(ManagementApi.Keys);
