@@ -163,6 +163,40 @@ public sealed class SubscriberApiTests(RabbitMqServer rabbit, PostgresServer pos
     }
 
     [Fact]
+    public async Task Put_with_a_secret_during_a_rotation_overlap_makes_it_the_only_one_that_signs()
+    {
+        var relay = await _scenario.StartRelayAsync(ManagementApi.Keys);
+        var created = await relay.CreateSubscriberAsync(ManagementApi.Definition("replaced", Sink.Url("/replaced")));
+        using var client = relay.Client();
+        var rotated = await (await client.PostAsJsonAsync($"/api/subscribers/{created.Id}/rotate-secret", new { overlap = "02:00:00" }))
+            .ReadAsync<SubscriberSecret>(HttpStatusCode.OK);
+        Assert.Equal(RelayScenario.Secret, rotated.PreviousSecret);
+
+        // Without a secret the rotation goes on: both still sign.
+        var kept = await (await client.PutAsJsonAsync($"/api/subscribers/{created.Id}",
+            ManagementApi.Definition("replaced", Sink.Url("/replaced"), secret: null))).ReadAsync<SubscriberResponse>(HttpStatusCode.OK);
+        Assert.NotNull(kept.PreviousSecretExpiresAt);
+        Assert.Equal(rotated, await (await client.GetAsync($"/api/subscribers/{created.Id}/secret")).ReadAsync<SubscriberSecret>(HttpStatusCode.OK));
+
+        var replaced = await (await client.PutAsJsonAsync($"/api/subscribers/{created.Id}",
+            ManagementApi.Definition("replaced", Sink.Url("/replaced"), secret: OtherSecret))).ReadAsync<SubscriberResponse>(HttpStatusCode.OK);
+
+        Assert.Null(replaced.PreviousSecretExpiresAt);
+        Assert.Equal(new SubscriberSecret(OtherSecret, null, null),
+            await (await client.GetAsync($"/api/subscribers/{created.Id}/secret")).ReadAsync<SubscriberSecret>(HttpStatusCode.OK));
+        Assert.Equal(0L, await relay.ScalarAsync<long>(
+            "select count(*) from subscribers where id = $1 and (previous_secret is not null or previous_secret_expires_at is not null)", created.Id));
+        await Eventually.ReturnsAsync(() => Task.FromResult(relay.Services.GetRequiredService<SubscriberCache>().Current.Single()),
+            s => s.Secret == OtherSecret, because: "the lanes sign with the given secret");
+        await _scenario.Sender.SendAsync(Events.Fresh(SampleEvents.Customer));
+        var request = (await Eventually.ReturnsAsync(() => Task.FromResult(Sink.RequestsTo("/replaced")), r => r.Count >= 1))[0];
+        Assert.Single(request.Header("webhook-signature").Split(' '));
+        Assert.True(request.IsSignedWith(OtherSecret));
+        Assert.False(request.IsSignedWith(rotated.Secret));
+        Assert.False(request.IsSignedWith(RelayScenario.Secret));
+    }
+
+    [Fact]
     public async Task Pause_holds_deliveries_and_resume_sends_them()
     {
         var relay = await _scenario.StartRelayAsync(ManagementApi.Keys);
