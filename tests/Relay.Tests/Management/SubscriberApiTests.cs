@@ -5,6 +5,7 @@ using System.Text.Json;
 using Aspire.Webhooks.Relay.Management;
 using Aspire.Webhooks.Relay.Subscribers;
 using Aspire.Webhooks.TestSupport;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Aspire.Webhooks.Relay.Tests.Management;
@@ -116,6 +117,30 @@ public sealed class SubscriberApiTests(RabbitMqServer rabbit, PostgresServer pos
             var message = Assert.Single(problem.GetProperty("errors").GetProperty("url").EnumerateArray()).GetString();
             Assert.Contains(url.StartsWith("http:", StringComparison.Ordinal) ? "must be https" : "is refused", message, StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public async Task A_url_whose_host_the_resolver_fails_on_is_refused_naming_the_url()
+    {
+        var resolver = new FakeHostResolver().Fail("odd.example", new ArgumentException("The host name is not valid."));
+        var relay = _scenario.Own(new RelayHost(rabbit.ConnectionString, _scenario.Database, _scenario.Queue,
+                ManagementApi.Keys.Append(new("Relay:AllowPrivateNetworkTargets", "false"))))
+            .WithWebHostBuilder(builder => builder.ConfigureTestServices(services => services.AddSingleton<HostResolver>(resolver)));
+        using var client = relay.CreateClient();
+        await Eventually.ReturnsAsync(async () =>
+        {
+            using var health = await client.GetAsync("/health");
+            return health.StatusCode;
+        }, status => status == HttpStatusCode.OK, because: "the Relay becomes healthy");
+        client.DefaultRequestHeaders.Add("X-Api-Key", ManagementApi.AdminKey);
+
+        using var response = await client.PostAsJsonAsync("/api/subscribers", ManagementApi.Definition("odd", new Uri("https://odd.example/hooks")));
+
+        var problem = await response.ProblemAsync(HttpStatusCode.BadRequest);
+        var message = Assert.Single(problem.GetProperty("errors").GetProperty("url").EnumerateArray()).GetString();
+        Assert.Equal("Url is refused: the host 'odd.example' could not be resolved: The host name is not valid.", message);
+        Assert.Equal(1, resolver.Lookups);
+        Assert.Equal(0L, await _scenario.ScalarAsync<long>("select count(*) from subscribers"));
     }
 
     [Fact]
