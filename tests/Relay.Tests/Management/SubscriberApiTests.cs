@@ -252,19 +252,35 @@ public sealed class SubscriberApiTests(RabbitMqServer rabbit, PostgresServer pos
     {
         var relay = await _scenario.StartRelayAsync(ManagementApi.Keys);
         var created = await relay.CreateSubscriberAsync(ManagementApi.Definition("revived", Sink.Url("/revived")));
-        await relay.ScalarAsync<int>(
-            "update subscribers set state = 'disabled', state_reason = 'failing for 24 h', failing_since = now() - interval '1 day' where id = $1 returning 1",
-            created.Id);
+        await relay.ScalarAsync<int>("update subscribers set failing_since = now() - interval '1 day' where id = $1 returning 1", created.Id);
+        // Disabled the way auto-disable does it, so every lane hears of it.
+        Assert.True(await relay.Services.GetRequiredService<SubscriberStore>().DisableAsync(created.Id, "failing for 24 h", null, CancellationToken.None));
+        await Eventually.ReturnsAsync(() => Task.FromResult(relay.Services.GetRequiredService<SubscriberCache>().Current.Single()),
+            s => s.State == SubscriberState.Disabled, because: "the dispatcher has seen the subscriber disabled");
         using var client = relay.Client();
         var disabled = await (await client.GetAsync($"/api/subscribers/{created.Id}")).ReadAsync<SubscriberResponse>(HttpStatusCode.OK);
         Assert.Equal(("disabled", "failing for 24 h"), (disabled.State, disabled.StateReason));
         Assert.NotNull(disabled.FailingSince);
+
+        // Events keep coming while it is disabled: their deliveries are kept, waiting.
+        var held = new[] { Events.Fresh(SampleEvents.Customer), Events.Fresh(SampleEvents.Appointment) };
+        foreach (var e in held)
+        {
+            await _scenario.Sender.SendAsync(e);
+        }
+
+        await Eventually.ReturnsAsync(() => relay.ScalarAsync<long>("select count(*) from deliveries where status = 'pending'"), n => n == 2,
+            because: "the disabled subscriber's deliveries are stored");
+        Assert.Equal(0L, await relay.ScalarAsync<long>("select count(*) from delivery_attempts"));
 
         var resumed = await (await client.PostAsync($"/api/subscribers/{created.Id}/resume", null)).ReadAsync<SubscriberResponse>(HttpStatusCode.OK);
 
         Assert.Equal("active", resumed.State);
         Assert.Null(resumed.StateReason);
         Assert.Null(resumed.FailingSince);
+        await Eventually.ReturnsAsync(() => relay.ScalarAsync<long>("select count(*) from deliveries where status = 'delivered'"), n => n == 2,
+            because: "the held deliveries go out once the subscriber is resumed");
+        Assert.Equal(held.Select(e => e.Id).Order(), Sink.RequestsTo("/revived").Select(r => r.Header("x-mykaarma-event-id")).Order());
     }
 
     [Fact]
