@@ -25,7 +25,8 @@ public static partial class ReplayEndpoints
 
     private const string KeyDescription =
         "Required. Any unique value (a UUID, say) of at most 200 characters. The same request sent again with the same key " +
-        "within 24 hours gets the first answer and changes nothing; the key with a different request answers 422.";
+        "within Relay:Management:IdempotencyKeyLifetime (24 hours by default) gets the first answer and changes nothing; the key " +
+        "with a different request answers 422.";
 
     /// <summary>Maps replay and backfill under <paramref name="api"/>.</summary>
     public static RouteGroupBuilder MapReplayEndpoints(this IEndpointRouteBuilder api)

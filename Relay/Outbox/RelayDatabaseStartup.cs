@@ -59,6 +59,12 @@ public sealed partial class RelayDatabaseStartup(
                     await store.UpsertAsync(subscriber, keepStoredSecret: definition.Secret is null, cancellationToken);
                 }
 
+                // A subscriber taken out of configuration would otherwise stay locked against the API for good.
+                foreach (var (id, name) in await store.ReleaseFromConfigurationAsync([.. subscribers.Select(s => s.Name)], cancellationToken))
+                {
+                    LogReleased(name, id);
+                }
+
                 var loaded = await cache.RefreshAsync(cancellationToken);
                 LogReady(subscribers.Count, loaded.Count);
                 return;
@@ -127,6 +133,10 @@ public sealed partial class RelayDatabaseStartup(
     [LoggerMessage(Level = LogLevel.Information,
         Message = "Relay database ready: {Configured} subscribers from configuration, {Total} in all")]
     private partial void LogReady(int configured, int total);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Subscriber {Subscriber} ({SubscriberId}) is no longer in Relay:Subscribers: it is kept, with its deliveries, and is managed through the management API from now on")]
+    private partial void LogReleased(string subscriber, Guid subscriberId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "PostgreSQL is not ready yet ({Error}); trying again in {DelaySeconds} s")]
     private partial void LogWaiting(string error, double delaySeconds);

@@ -82,6 +82,34 @@ public sealed class SubscriberStore(NpgsqlDataSource database, TimeProvider time
         return Read(reader);
     }
 
+    /// <summary>
+    /// Hands the subscribers marked as managed by configuration whose names are not in <paramref name="configuredNames"/>
+    /// over to the management API: they keep their id, secret, state and deliveries, and may be changed or deleted
+    /// there from now on. Returns the subscribers released.
+    /// </summary>
+    public async Task<IReadOnlyList<(Guid Id, string Name)>> ReleaseFromConfigurationAsync(IReadOnlyCollection<string> configuredNames,
+        CancellationToken cancellationToken)
+    {
+        await using var command = database.CreateCommand($"""
+            with released as (
+                update subscribers set managed_by_config = false, secret_from_config = false, updated_at = $2
+                where managed_by_config and not (name = any($1))
+                returning id, name
+            )
+            select id, name, pg_notify('{ChangesChannel}', id::text) from released
+            """);
+        command.Parameters.AddWithValue(configuredNames.ToArray());
+        command.Parameters.AddWithValue(time.GetUtcNow());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var released = new List<(Guid, string)>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            released.Add((reader.GetGuid(0), reader.GetString(1)));
+        }
+
+        return released;
+    }
+
     /// <summary>Binds $1 to $17: the columns of <see cref="InsertColumns"/>, in order.</summary>
     internal static void AddDefinitionParameters(NpgsqlParameterCollection parameters, Subscriber subscriber)
     {
@@ -216,14 +244,18 @@ public sealed class SubscriberStore(NpgsqlDataSource database, TimeProvider time
 
     /// <summary>
     /// Replaces the definition of a subscriber not managed by configuration, keeping its state, its id and, when
-    /// <paramref name="keepStoredSecret"/>, its secret. Null when there is no such subscriber.
+    /// <paramref name="keepStoredSecret"/>, its secret. A secret given replaces the previous one of a rotation too, so
+    /// only the given secret signs from now on. Null when there is no such subscriber.
     /// </summary>
     public async Task<Subscriber?> ReplaceAsync(Guid id, Subscriber definition, bool keepStoredSecret, CancellationToken cancellationToken)
     {
         await using var batch = database.CreateBatch();
         var command = new NpgsqlBatchCommand($"""
             update subscribers set
-                name = $2, url = $3, secret = case when $4 then secret else $5 end, filter = $6,
+                name = $2, url = $3, secret = case when $4 then secret else $5 end,
+                previous_secret = case when $4 then previous_secret end,
+                previous_secret_expires_at = case when $4 then previous_secret_expires_at end,
+                filter = $6,
                 retry_max_attempts = $7, retry_base_delay_ms = $8, retry_max_delay_ms = $9, max_concurrency = $10,
                 rate_limit_per_second = $11, ordering = $12, drop_stale = $13, coalesce_window_ms = $14, updated_at = $15
             where id = $1 and not managed_by_config

@@ -42,6 +42,11 @@ public sealed class SubscriberUrlPolicy(IOptions<RelayOptions> options, IHostEnv
         {
             return $"the host '{url.Host}' does not resolve ({ex.SocketErrorCode}).";
         }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Whatever else the resolver throws (a name it will not look up, say) is still a URL that cannot be checked.
+            return $"the host '{url.Host}' could not be resolved: {ex.Message}";
+        }
 
         foreach (var address in addresses)
         {

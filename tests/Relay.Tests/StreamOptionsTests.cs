@@ -146,10 +146,10 @@ public sealed class StreamOptionsTests(RabbitMqServer rabbit, PostgresServer pos
     }
 
     [Fact]
-    public async Task Within_the_window_only_the_latest_event_about_an_entity_is_delivered_and_further_apart_both_are()
+    public async Task Within_the_window_only_the_latest_event_about_an_entity_is_delivered()
     {
         var sink = _scenario.Sink;
-        var (x200, x100, x300) = (About("x", 200), About("x", 100), About("x", 300));
+        var (x200, x100) = (About("x", 200), About("x", 100));
         var relay = await _scenario.StartRelayAsync(new SubscriberConfig()
             .Add("coalesced", sink.Url("/coalesced"), RelayScenario.Secret)
             .Settings
@@ -168,12 +168,47 @@ public sealed class StreamOptionsTests(RabbitMqServer rabbit, PostgresServer pos
         Assert.Empty(Requests(x100));
         Assert.True(Assert.Single(Requests(x200)).At - sent >= TimeSpan.FromSeconds(1), "the event was sent before its window ended");
         Assert.Equal(["superseded"], unsent.Statuses("coalesced"));
+        Assert.Equal([x200.Id], Accepted().Select(r => r.EventId));
+    }
 
-        // Published after the window closed: a window of its own, delivered too.
+    [Fact]
+    public async Task Two_events_further_apart_than_the_window_are_both_delivered_though_both_wait_together()
+    {
+        var sink = _scenario.Sink;
+        var (x100, x300, loose) = (About("x", 100), About("x", 300), About(null, 50));
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // The subscriber's only slot is held by a request left open, so nothing about x is claimed while both arrive.
+        sink.Gate = request => Is(request, loose) ? release.Task : Task.CompletedTask;
+        var relay = await _scenario.StartRelayAsync(new SubscriberConfig()
+            .Add("coalesced", sink.Url("/coalesced"), RelayScenario.Secret, maxConcurrency: 1)
+            .Settings
+            .Append(Option(0, "CoalesceWindow", "00:00:02"))
+            .Append(new("Relay:Delivery:RequestTimeout", "00:00:30")));
+        using var unsent = new UnsentCounter(relay);
+
+        await _scenario.Sender.SendAsync(loose);
+        await Eventually.ReturnsAsync(() => Task.FromResult(Requests(loose).Count), n => n == 1, because: "the only slot is taken");
+        await _scenario.Sender.SendAsync(x100);
+        await Eventually.ReturnsAsync(() => FieldOf<bool>(x100, "d.next_attempt_at < now()"), due => due,
+            because: "the first event's window ends");
         await _scenario.Sender.SendAsync(x300);
-        await Eventually.ReturnsAsync(() => StatusOf(x300), s => s == "delivered", because: "an event after the window is delivered");
-        Assert.Equal([x200.Id, x300.Id], Accepted().Select(r => r.EventId));
-        Assert.Equal(1L, await relay.ScalarAsync<long>("select count(*) from deliveries where status = 'superseded'"));
+        await Eventually.ReturnsAsync(() => StatusOf(x300), s => s == "pending", because: "the second event is stored");
+
+        // Both wait, neither attempted; the second opened a window of its own rather than join the one that ended.
+        Assert.Equal(("pending", 0, 0), (await StatusOf(x100), await AttemptsOf(x100), await AttemptsOf(x300)));
+        var gap = await FieldOf<double>(x300, """
+            extract(epoch from d.next_attempt_at - (select w.next_attempt_at from deliveries w
+                where w.entity_key = d.entity_key and w.id <> d.id))::float8
+            """);
+        Assert.True(gap >= 2, $"the second event's first attempt is {gap} s after the first's, within one window");
+
+        release.SetResult();
+        await Eventually.ReturnsAsync(() => relay.ScalarAsync<long>("select count(*) from deliveries where status = 'delivered'"),
+            n => n == 3, because: "both events about x are delivered, each at the end of its own window");
+        Assert.Equal([loose.Id, x100.Id, x300.Id], Accepted().Select(r => r.EventId));
+        Assert.Equal(0L, await relay.ScalarAsync<long>("select count(*) from deliveries where status = 'superseded'"));
+        Assert.Empty(unsent.Statuses("coalesced"));
+        Assert.Equal(1, sink.MaxInFlight);
     }
 
     [Fact]

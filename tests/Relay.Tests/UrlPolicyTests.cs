@@ -132,6 +132,16 @@ public sealed class UrlPolicyTests
         Assert.Contains("'nowhere.example' does not resolve", refused, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_host_name_the_resolver_fails_on_otherwise_is_refused_with_why()
+    {
+        var resolver = new FakeHostResolver().Fail("odd.example", new ArgumentException("The host name is not valid."));
+
+        var refused = await Policy(resolver).CheckTargetAsync(new Uri("https://odd.example/"), CancellationToken.None);
+
+        Assert.Equal("the host 'odd.example' could not be resolved: The host name is not valid.", refused);
+    }
+
     [Theory]
     [InlineData("127.0.0.1")]
     [InlineData("10.0.0.1")]

@@ -136,11 +136,27 @@ public sealed class ReplayApiTests(RabbitMqServer rabbit, PostgresServer postgre
         Assert.Equal(first, await (await client.SendAsync(
             ManagementApi.Post($"/api/subscribers/{strict.Id}/replay-dead?limit=2", "dead-1"))).ReadAsync<ReplayResult>(HttpStatusCode.OK));
 
-        // Since: only dead letters from then on.
-        var since = Uri.EscapeDataString(DateTimeOffset.UtcNow.AddMinutes(1).ToString("o"));
+        // Since: only dead letters from then on. One of the other subscriber's was dead-lettered two hours ago.
+        var future = Uri.EscapeDataString(DateTimeOffset.UtcNow.AddMinutes(1).ToString("o"));
         Assert.Equal(new ReplayResult(0, false), await (await client.SendAsync(
-            ManagementApi.Post($"/api/subscribers/{other.Id}/replay-dead?since={since}", "dead-4"))).ReadAsync<ReplayResult>(HttpStatusCode.OK));
+            ManagementApi.Post($"/api/subscribers/{other.Id}/replay-dead?since={future}", "dead-4"))).ReadAsync<ReplayResult>(HttpStatusCode.OK));
         Assert.Equal(3L, await relay.ScalarAsync<long>("select count(*) from deliveries where subscriber_id = $1 and status = 'dead'", other.Id));
+        var older = events[0].Id;
+        await relay.ScalarAsync<int>("""
+            update deliveries d set dead_at = d.dead_at - interval '2 hours' from events e
+            where e.id = d.event_pk and d.subscriber_id = $1 and e.event_id = $2 returning 1
+            """, other.Id, older);
+        var hourAgo = Uri.EscapeDataString(DateTimeOffset.UtcNow.AddHours(-1).ToString("o"));
+        Assert.Equal(new ReplayResult(2, false), await (await client.SendAsync(
+            ManagementApi.Post($"/api/subscribers/{other.Id}/replay-dead?since={hourAgo}", "dead-7"))).ReadAsync<ReplayResult>(HttpStatusCode.OK));
+        await Eventually.ReturnsAsync(() => relay.ScalarAsync<long>(
+            "select count(*) from deliveries where subscriber_id = $1 and status = 'delivered'", other.Id), n => n == 4,
+            because: "the two recent dead letters are delivered");
+        Assert.Equal(events.Skip(1).Take(2).Select(e => e.Id).Order(),
+            Sink.RequestsTo("/other").Skip(5).Select(r => r.Header("x-mykaarma-event-id")).Order());
+        Assert.Equal(older, await relay.ScalarAsync<string>("""
+            select e.event_id from deliveries d join events e on e.id = d.event_pk where d.subscriber_id = $1 and d.status = 'dead'
+            """, other.Id));
 
         Assert.Equal(["limit"], await (await client.SendAsync(
             ManagementApi.Post($"/api/subscribers/{other.Id}/replay-dead?limit=6", "dead-5"))).InvalidFieldsAsync());

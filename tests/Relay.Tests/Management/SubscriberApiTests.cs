@@ -5,6 +5,7 @@ using System.Text.Json;
 using Aspire.Webhooks.Relay.Management;
 using Aspire.Webhooks.Relay.Subscribers;
 using Aspire.Webhooks.TestSupport;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Aspire.Webhooks.Relay.Tests.Management;
@@ -119,6 +120,30 @@ public sealed class SubscriberApiTests(RabbitMqServer rabbit, PostgresServer pos
     }
 
     [Fact]
+    public async Task A_url_whose_host_the_resolver_fails_on_is_refused_naming_the_url()
+    {
+        var resolver = new FakeHostResolver().Fail("odd.example", new ArgumentException("The host name is not valid."));
+        var relay = _scenario.Own(new RelayHost(rabbit.ConnectionString, _scenario.Database, _scenario.Queue,
+                ManagementApi.Keys.Append(new("Relay:AllowPrivateNetworkTargets", "false"))))
+            .WithWebHostBuilder(builder => builder.ConfigureTestServices(services => services.AddSingleton<HostResolver>(resolver)));
+        using var client = relay.CreateClient();
+        await Eventually.ReturnsAsync(async () =>
+        {
+            using var health = await client.GetAsync("/health");
+            return health.StatusCode;
+        }, status => status == HttpStatusCode.OK, because: "the Relay becomes healthy");
+        client.DefaultRequestHeaders.Add("X-Api-Key", ManagementApi.AdminKey);
+
+        using var response = await client.PostAsJsonAsync("/api/subscribers", ManagementApi.Definition("odd", new Uri("https://odd.example/hooks")));
+
+        var problem = await response.ProblemAsync(HttpStatusCode.BadRequest);
+        var message = Assert.Single(problem.GetProperty("errors").GetProperty("url").EnumerateArray()).GetString();
+        Assert.Equal("Url is refused: the host 'odd.example' could not be resolved: The host name is not valid.", message);
+        Assert.Equal(1, resolver.Lookups);
+        Assert.Equal(0L, await _scenario.ScalarAsync<long>("select count(*) from subscribers"));
+    }
+
+    [Fact]
     public async Task Names_are_unique()
     {
         var relay = await _scenario.StartRelayAsync(ManagementApi.Keys);
@@ -163,6 +188,40 @@ public sealed class SubscriberApiTests(RabbitMqServer rabbit, PostgresServer pos
     }
 
     [Fact]
+    public async Task Put_with_a_secret_during_a_rotation_overlap_makes_it_the_only_one_that_signs()
+    {
+        var relay = await _scenario.StartRelayAsync(ManagementApi.Keys);
+        var created = await relay.CreateSubscriberAsync(ManagementApi.Definition("replaced", Sink.Url("/replaced")));
+        using var client = relay.Client();
+        var rotated = await (await client.PostAsJsonAsync($"/api/subscribers/{created.Id}/rotate-secret", new { overlap = "02:00:00" }))
+            .ReadAsync<SubscriberSecret>(HttpStatusCode.OK);
+        Assert.Equal(RelayScenario.Secret, rotated.PreviousSecret);
+
+        // Without a secret the rotation goes on: both still sign.
+        var kept = await (await client.PutAsJsonAsync($"/api/subscribers/{created.Id}",
+            ManagementApi.Definition("replaced", Sink.Url("/replaced"), secret: null))).ReadAsync<SubscriberResponse>(HttpStatusCode.OK);
+        Assert.NotNull(kept.PreviousSecretExpiresAt);
+        Assert.Equal(rotated, await (await client.GetAsync($"/api/subscribers/{created.Id}/secret")).ReadAsync<SubscriberSecret>(HttpStatusCode.OK));
+
+        var replaced = await (await client.PutAsJsonAsync($"/api/subscribers/{created.Id}",
+            ManagementApi.Definition("replaced", Sink.Url("/replaced"), secret: OtherSecret))).ReadAsync<SubscriberResponse>(HttpStatusCode.OK);
+
+        Assert.Null(replaced.PreviousSecretExpiresAt);
+        Assert.Equal(new SubscriberSecret(OtherSecret, null, null),
+            await (await client.GetAsync($"/api/subscribers/{created.Id}/secret")).ReadAsync<SubscriberSecret>(HttpStatusCode.OK));
+        Assert.Equal(0L, await relay.ScalarAsync<long>(
+            "select count(*) from subscribers where id = $1 and (previous_secret is not null or previous_secret_expires_at is not null)", created.Id));
+        await Eventually.ReturnsAsync(() => Task.FromResult(relay.Services.GetRequiredService<SubscriberCache>().Current.Single()),
+            s => s.Secret == OtherSecret, because: "the lanes sign with the given secret");
+        await _scenario.Sender.SendAsync(Events.Fresh(SampleEvents.Customer));
+        var request = (await Eventually.ReturnsAsync(() => Task.FromResult(Sink.RequestsTo("/replaced")), r => r.Count >= 1))[0];
+        Assert.Single(request.Header("webhook-signature").Split(' '));
+        Assert.True(request.IsSignedWith(OtherSecret));
+        Assert.False(request.IsSignedWith(rotated.Secret));
+        Assert.False(request.IsSignedWith(RelayScenario.Secret));
+    }
+
+    [Fact]
     public async Task Pause_holds_deliveries_and_resume_sends_them()
     {
         var relay = await _scenario.StartRelayAsync(ManagementApi.Keys);
@@ -193,19 +252,35 @@ public sealed class SubscriberApiTests(RabbitMqServer rabbit, PostgresServer pos
     {
         var relay = await _scenario.StartRelayAsync(ManagementApi.Keys);
         var created = await relay.CreateSubscriberAsync(ManagementApi.Definition("revived", Sink.Url("/revived")));
-        await relay.ScalarAsync<int>(
-            "update subscribers set state = 'disabled', state_reason = 'failing for 24 h', failing_since = now() - interval '1 day' where id = $1 returning 1",
-            created.Id);
+        await relay.ScalarAsync<int>("update subscribers set failing_since = now() - interval '1 day' where id = $1 returning 1", created.Id);
+        // Disabled the way auto-disable does it, so every lane hears of it.
+        Assert.True(await relay.Services.GetRequiredService<SubscriberStore>().DisableAsync(created.Id, "failing for 24 h", null, CancellationToken.None));
+        await Eventually.ReturnsAsync(() => Task.FromResult(relay.Services.GetRequiredService<SubscriberCache>().Current.Single()),
+            s => s.State == SubscriberState.Disabled, because: "the dispatcher has seen the subscriber disabled");
         using var client = relay.Client();
         var disabled = await (await client.GetAsync($"/api/subscribers/{created.Id}")).ReadAsync<SubscriberResponse>(HttpStatusCode.OK);
         Assert.Equal(("disabled", "failing for 24 h"), (disabled.State, disabled.StateReason));
         Assert.NotNull(disabled.FailingSince);
+
+        // Events keep coming while it is disabled: their deliveries are kept, waiting.
+        var held = new[] { Events.Fresh(SampleEvents.Customer), Events.Fresh(SampleEvents.Appointment) };
+        foreach (var e in held)
+        {
+            await _scenario.Sender.SendAsync(e);
+        }
+
+        await Eventually.ReturnsAsync(() => relay.ScalarAsync<long>("select count(*) from deliveries where status = 'pending'"), n => n == 2,
+            because: "the disabled subscriber's deliveries are stored");
+        Assert.Equal(0L, await relay.ScalarAsync<long>("select count(*) from delivery_attempts"));
 
         var resumed = await (await client.PostAsync($"/api/subscribers/{created.Id}/resume", null)).ReadAsync<SubscriberResponse>(HttpStatusCode.OK);
 
         Assert.Equal("active", resumed.State);
         Assert.Null(resumed.StateReason);
         Assert.Null(resumed.FailingSince);
+        await Eventually.ReturnsAsync(() => relay.ScalarAsync<long>("select count(*) from deliveries where status = 'delivered'"), n => n == 2,
+            because: "the held deliveries go out once the subscriber is resumed");
+        Assert.Equal(held.Select(e => e.Id).Order(), Sink.RequestsTo("/revived").Select(r => r.Header("x-mykaarma-event-id")).Order());
     }
 
     [Fact]
@@ -258,6 +333,41 @@ public sealed class SubscriberApiTests(RabbitMqServer rabbit, PostgresServer pos
         // Its state is not configuration: it may be paused like any other.
         Assert.Equal("paused", (await (await client.PostAsync($"/api/subscribers/{configured.Id}/pause", null))
             .ReadAsync<SubscriberResponse>(HttpStatusCode.OK)).State);
+    }
+
+    [Fact]
+    public async Task A_subscriber_taken_out_of_configuration_is_kept_and_managed_through_the_api_from_the_next_start()
+    {
+        var first = await _scenario.StartRelayAsync(new SubscriberConfig()
+            .Add("staying", Sink.Url("/staying"), RelayScenario.Secret)
+            .Add("leaving", Sink.Url("/leaving"), RelayScenario.Secret).Settings.Concat(ManagementApi.Keys));
+        await _scenario.Sender.SendAsync(Events.Fresh(SampleEvents.Customer));
+        await Eventually.ReturnsAsync(() => first.ScalarAsync<long>("select count(*) from deliveries where status = 'delivered'"), n => n == 2);
+        var leavingId = await first.ScalarAsync<Guid>("select id from subscribers where name = 'leaving'");
+        await first.DisposeAsync();
+
+        var relay = await _scenario.StartRelayAsync(new SubscriberConfig()
+            .Add("staying", Sink.Url("/staying"), RelayScenario.Secret).Settings.Concat(ManagementApi.Keys));
+        using var client = relay.Client();
+
+        var listed = await (await client.GetAsync("/api/subscribers")).ReadAsync<SubscriberResponse[]>(HttpStatusCode.OK);
+        Assert.Equal([("leaving", false, false), ("staying", true, true)],
+            listed.Select(s => (s.Name, s.ManagedByConfiguration, s.SecretFromConfiguration)));
+        var leaving = listed.Single(s => s.Name == "leaving");
+        Assert.Equal(leavingId, leaving.Id);
+        Assert.Equal(1L, await relay.ScalarAsync<long>("select count(*) from deliveries where subscriber_id = $1", leavingId));
+
+        // Released, it may be changed, rotated and deleted like any subscriber made through the API.
+        var changed = await (await client.PutAsJsonAsync($"/api/subscribers/{leavingId}",
+            ManagementApi.Definition("leaving", Sink.Url("/moved"), secret: null))).ReadAsync<SubscriberResponse>(HttpStatusCode.OK);
+        Assert.Equal(Sink.Url("/moved").ToString(), changed.Url);
+        await (await client.PostAsJsonAsync($"/api/subscribers/{leavingId}/rotate-secret", new { overlap = "00:00:00" }))
+            .ReadAsync<SubscriberSecret>(HttpStatusCode.OK);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"/api/subscribers/{leavingId}")).StatusCode);
+
+        var staying = Assert.Single(await (await client.GetAsync("/api/subscribers")).ReadAsync<SubscriberResponse[]>(HttpStatusCode.OK));
+        Assert.True(staying.ManagedByConfiguration);
+        await (await client.DeleteAsync($"/api/subscribers/{staying.Id}")).ProblemAsync(HttpStatusCode.Conflict);
     }
 
     [Fact]
