@@ -1,9 +1,11 @@
+using System.Data.Common;
 using Aspire.Webhooks.Relay.Delivery;
 using Aspire.Webhooks.Relay.Management;
 using Aspire.Webhooks.Relay.Messaging;
 using Aspire.Webhooks.Relay.Monitoring;
 using Aspire.Webhooks.Relay.Outbox;
 using Aspire.Webhooks.Relay.Subscribers;
+using Npgsql;
 
 namespace Aspire.Webhooks.Relay;
 
@@ -14,7 +16,7 @@ public static class RelayExtensions
     /// <summary>Registers the outbox, routing, delivery and the bus, in the order they must start.</summary>
     public static IHostApplicationBuilder AddRelayServices(this IHostApplicationBuilder builder)
     {
-        builder.AddNpgsqlDataSource(DatabaseConnectionName);
+        builder.AddNpgsqlDataSource(DatabaseConnectionName, configureDataSourceBuilder: PrepareHotStatements);
         builder.Services.TryAddSingleton(TimeProvider.System);
 
         builder.Services.AddOptions<RelayOptions>().BindConfiguration(RelayOptions.SectionName);
@@ -55,5 +57,19 @@ public static class RelayExtensions
         builder.Services.AddHostedService<OutboxMonitor>();
         builder.AddRelayManagement();
         return builder;
+    }
+
+    /// <summary>
+    /// The outbox runs a handful of statements hundreds of times a second; prepared on each connection after a few
+    /// uses, PostgreSQL no longer parses and plans them every time. A connection string that names the setting keeps
+    /// its value (0 turns it off, as a transaction-pooling PgBouncer needs).
+    /// </summary>
+    private static void PrepareHotStatements(NpgsqlDataSourceBuilder database)
+    {
+        var named = new DbConnectionStringBuilder { ConnectionString = database.ConnectionString };
+        if (!named.ContainsKey("Max Auto Prepare") && !named.ContainsKey("MaxAutoPrepare"))
+        {
+            database.ConnectionStringBuilder.MaxAutoPrepare = 32;
+        }
     }
 }
