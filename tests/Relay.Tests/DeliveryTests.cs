@@ -202,6 +202,34 @@ public sealed class DeliveryTests(RabbitMqServer rabbit, PostgresServer postgres
     }
 
     [Fact]
+    public async Task Fresh_events_a_backlog_past_the_limit_and_a_retry_go_out_without_waiting_for_the_poll_interval()
+    {
+        // With two slots, most events are stored unclaimed behind the first two. Only the last request fails, so its
+        // retry is the one delivery left and nothing but its own time can start it.
+        const int count = 12;
+        _sink.Delay = TimeSpan.FromMilliseconds(50);
+        _sink.Respond = (_, n) => n == count ? (HttpStatusCode.InternalServerError, null) : (HttpStatusCode.OK, null);
+        var subscribers = new SubscriberConfig().Add("steady", _sink.Url("/steady"), Secret, baseDelay: "00:00:00.100", maxConcurrency: 2);
+        var host = new RelayHost(rabbit.ConnectionString, _database, _queue,
+            subscribers.Settings.Append(new("Relay:Delivery:PollInterval", "00:01:00")));
+        _owned.Add(host);
+        var relay = await host.StartAsync();
+
+        for (var i = 0; i < count; i++)
+        {
+            await _sender.SendAsync(Events.Fresh(SampleEvents.Customer));
+        }
+
+        // Well inside the minute the poll interval would take: handovers, notifications and the retry's own time
+        // are what start these requests.
+        await Eventually.ReturnsAsync(() => relay.ScalarAsync<long>("select count(*) from deliveries where status = 'delivered'"),
+            n => n == count, timeout: TimeSpan.FromSeconds(15), because: "every delivery completed without a poll");
+        Assert.Equal(count + 1, _sink.RequestsTo("/steady").Count);
+        Assert.Equal(2, _sink.MaxInFlight);
+        Assert.Equal((long)count + 1, await relay.ScalarAsync<long>("select count(*) from delivery_attempts"));
+    }
+
+    [Fact]
     public async Task Two_relays_on_one_outbox_deliver_every_event_once()
     {
         var subscribers = new SubscriberConfig().Add("shared", _sink.Url("/shared"), Secret, maxConcurrency: 4);
