@@ -14,7 +14,9 @@ public class HostResolver
 /// <summary>
 /// Where subscriber URLs may point. A URL that resolves to loopback, a private or link-local network, or a cloud
 /// metadata address is refused when the subscriber is registered and again when each connection is made, since DNS
-/// can change in between; <see cref="RelayOptions.AllowPrivateNetworkTargets"/> lifts that for trusted setups.
+/// can change in between. <see cref="RelayOptions.AllowPrivateNetworkTargets"/> lifts that for trusted setups, except
+/// for the cloud platform's own endpoints (instance metadata, Azure's WireServer): no subscriber has a reason to be
+/// there, and a request to them from inside a cloud can hand out the host's credentials.
 /// </summary>
 public sealed class SubscriberUrlPolicy(IOptions<RelayOptions> options, IHostEnvironment environment, HostResolver resolver)
 {
@@ -28,11 +30,6 @@ public sealed class SubscriberUrlPolicy(IOptions<RelayOptions> options, IHostEnv
     /// <summary>Null when the URL's host may be called; otherwise why not. A host that does not resolve is refused.</summary>
     public async Task<string?> CheckTargetAsync(Uri url, CancellationToken cancellationToken)
     {
-        if (AllowPrivateNetworkTargets)
-        {
-            return null;
-        }
-
         IPAddress[] addresses;
         try
         {
@@ -40,24 +37,26 @@ public sealed class SubscriberUrlPolicy(IOptions<RelayOptions> options, IHostEnv
         }
         catch (SocketException ex)
         {
-            return $"the host '{url.Host}' does not resolve ({ex.SocketErrorCode}).";
+            // Where private targets are allowed, a name may be one only the network it is deployed to resolves.
+            return AllowPrivateNetworkTargets ? null : $"the host '{url.Host}' does not resolve ({ex.SocketErrorCode}).";
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
             // Whatever else the resolver throws (a name it will not look up, say) is still a URL that cannot be checked.
-            return $"the host '{url.Host}' could not be resolved: {ex.Message}";
+            return AllowPrivateNetworkTargets ? null : $"the host '{url.Host}' could not be resolved: {ex.Message}";
         }
 
         foreach (var address in addresses)
         {
-            if (Forbidden(address) is { } reason)
+            if (Refused(address) is { } refusal)
             {
-                return $"the host '{url.Host}' resolves to {address}, {reason}; " +
-                    "set Relay:AllowPrivateNetworkTargets to true to allow private network targets.";
+                return $"the host '{url.Host}' resolves to {address}, {refusal.Reason}; " + (refusal.EvenWhenPrivateAllowed
+                    ? "no subscriber may point there, whatever Relay:AllowPrivateNetworkTargets says."
+                    : "set Relay:AllowPrivateNetworkTargets to true to allow private network targets.");
             }
         }
 
-        return addresses.Length == 0 ? $"the host '{url.Host}' does not resolve." : null;
+        return addresses.Length == 0 && !AllowPrivateNetworkTargets ? $"the host '{url.Host}' does not resolve." : null;
     }
 
     /// <summary>
@@ -68,15 +67,12 @@ public sealed class SubscriberUrlPolicy(IOptions<RelayOptions> options, IHostEnv
     {
         var endpoint = context.DnsEndPoint;
         var addresses = await ResolveAsync(endpoint.Host, cancellationToken);
-        if (!AllowPrivateNetworkTargets)
+        foreach (var address in addresses)
         {
-            foreach (var address in addresses)
+            if (Refused(address) is { } refusal)
             {
-                if (Forbidden(address) is { } reason)
-                {
-                    throw new HttpRequestException(HttpRequestError.ConnectionError,
-                        $"Refused to connect to '{endpoint.Host}': it resolves to {address}, {reason}.");
-                }
+                throw new HttpRequestException(HttpRequestError.ConnectionError,
+                    $"Refused to connect to '{endpoint.Host}': it resolves to {address}, {refusal.Reason}.");
             }
         }
 
@@ -96,8 +92,17 @@ public sealed class SubscriberUrlPolicy(IOptions<RelayOptions> options, IHostEnv
     private Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
         IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? Task.FromResult(new[] { literal }) : resolver.ResolveAsync(host, cancellationToken);
 
-    /// <summary>Why an address may not be a subscriber's, or null when it may.</summary>
-    public static string? Forbidden(IPAddress address)
+    /// <summary>Why this Relay may not call an address, with its settings, or null when it may.</summary>
+    private Refusal? Refused(IPAddress address) =>
+        Classify(address) is { } refusal && (refusal.EvenWhenPrivateAllowed || !AllowPrivateNetworkTargets) ? refusal : null;
+
+    /// <summary>Why an address may not be a subscriber's where private targets are not allowed, or null when it may.</summary>
+    public static string? Forbidden(IPAddress address) => Classify(address)?.Reason;
+
+    /// <summary>Why an address may be refused, and whether <c>Relay:AllowPrivateNetworkTargets</c> lifts that.</summary>
+    private readonly record struct Refusal(string Reason, bool EvenWhenPrivateAllowed);
+
+    private static Refusal? Classify(IPAddress address)
     {
         if (address.IsIPv4MappedToIPv6)
         {
@@ -109,17 +114,10 @@ public sealed class SubscriberUrlPolicy(IOptions<RelayOptions> options, IHostEnv
             var b = address.GetAddressBytes();
             return (b[0], b[1], b[2], b[3]) switch
             {
-                (169, 254, 169, 254) or (100, 100, 100, 200) => "a cloud metadata address",
+                (169, 254, 169, 254) or (100, 100, 100, 200) => new Refusal("a cloud metadata address", true),
                 // Azure's WireServer: public in form, but answers only the virtual machines of the platform.
-                (168, 63, 129, 16) => "a cloud platform address",
-                (127, _, _, _) => "a loopback address",
-                (0, _, _, _) => "an unspecified address",
-                (10, _, _, _) or (192, 168, _, _) or (172, >= 16 and <= 31, _, _) => "a private network address",
-                (100, >= 64 and <= 127, _, _) => "a carrier-grade NAT address",
-                (169, 254, _, _) => "a link-local address",
-                (192, 0, 0, _) or (198, 18 or 19, _, _) => "a reserved address",
-                ( >= 224, _, _, _) => "a multicast or reserved address",
-                _ => null,
+                (168, 63, 129, 16) => new Refusal("a cloud platform address", true),
+                _ => Internal(b) is { } reason ? new Refusal(reason, false) : null,
             };
         }
 
@@ -127,24 +125,45 @@ public sealed class SubscriberUrlPolicy(IOptions<RelayOptions> options, IHostEnv
         var bytes = address.GetAddressBytes();
         return bytes switch
         {
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1] => "a loopback address",
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] => "an unspecified address",
-            [0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54] => "a cloud metadata address",
-            [>= 0xfc and <= 0xfd, ..] => "a private network address",
-            _ when address.IsIPv6LinkLocal => "a link-local address",
-            _ when address.IsIPv6SiteLocal => "a site-local address",
-            _ when address.IsIPv6Multicast => "a multicast address",
+            [0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54] => new Refusal("a cloud metadata address", true),
             // Forms that carry an IPv4 address, which a translator or relay on the path may deliver to, are judged by
-            // the address they carry: NAT64 (64:ff9b::/96) and 6to4 (2002::/16). Local-use NAT64 (64:ff9b:1::/48)
-            // translates into the site's own network.
+            // the address they carry: NAT64 (64:ff9b::/96) and 6to4 (2002::/16).
             [0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, ..] => Embedded(bytes.AsSpan(12, 4)),
-            [0x00, 0x64, 0xff, 0x9b, 0x00, 0x01, ..] => "a local-use NAT64 address",
             [0x20, 0x02, ..] => Embedded(bytes.AsSpan(2, 4)),
-            // The deprecated IPv4-compatible form (::a.b.c.d) has no legitimate use left.
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ..] => "a reserved address",
-            _ => null,
+            _ => InternalV6(address, bytes) is { } reason ? new Refusal(reason, false) : null,
         };
 
-        static string? Embedded(ReadOnlySpan<byte> ipv4) => Forbidden(new IPAddress(ipv4)) is { } reason ? $"which carries {new IPAddress(ipv4)}, {reason}" : null;
+        static Refusal? Embedded(ReadOnlySpan<byte> ipv4)
+        {
+            var carried = new IPAddress(ipv4);
+            return Classify(carried) is { } inner ? inner with { Reason = $"which carries {carried}, {inner.Reason}" } : null;
+        }
     }
+
+    private static string? Internal(byte[] b) => (b[0], b[1], b[2], b[3]) switch
+    {
+        (127, _, _, _) => "a loopback address",
+        (0, _, _, _) => "an unspecified address",
+        (10, _, _, _) or (192, 168, _, _) or (172, >= 16 and <= 31, _, _) => "a private network address",
+        (100, >= 64 and <= 127, _, _) => "a carrier-grade NAT address",
+        (169, 254, _, _) => "a link-local address",
+        (192, 0, 0, _) or (198, 18 or 19, _, _) => "a reserved address",
+        ( >= 224, _, _, _) => "a multicast or reserved address",
+        _ => null,
+    };
+
+    private static string? InternalV6(IPAddress address, byte[] bytes) => bytes switch
+    {
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1] => "a loopback address",
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] => "an unspecified address",
+        [>= 0xfc and <= 0xfd, ..] => "a private network address",
+        _ when address.IsIPv6LinkLocal => "a link-local address",
+        _ when address.IsIPv6SiteLocal => "a site-local address",
+        _ when address.IsIPv6Multicast => "a multicast address",
+        // Local-use NAT64 (64:ff9b:1::/48) translates into the site's own network.
+        [0x00, 0x64, 0xff, 0x9b, 0x00, 0x01, ..] => "a local-use NAT64 address",
+        // The deprecated IPv4-compatible form (::a.b.c.d) has no legitimate use left.
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ..] => "a reserved address",
+        _ => null,
+    };
 }

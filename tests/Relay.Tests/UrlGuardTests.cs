@@ -54,6 +54,27 @@ public sealed class UrlGuardTests(RabbitMqServer rabbit, PostgresServer postgres
         Assert.Equal("pending", await _scenario.ScalarAsync<string>("select status from deliveries"));
     }
 
+    [Theory]
+    [InlineData("10.1.2.3", false, "a private network address")]
+    [InlineData("169.254.169.254", false, "a cloud metadata address")]
+    [InlineData("169.254.169.254", true, "a cloud metadata address")]
+    public async Task A_name_re_pointed_inside_after_registration_is_refused_at_connect_naming_the_address(string address,
+        bool allowPrivate, string kind)
+    {
+        var resolver = new FakeHostResolver().Map(ReboundHost, "93.184.216.34");
+        await StartRelayAsync(resolver, ReboundSubscriber(allowPrivate));
+        resolver.Map(ReboundHost, address);
+
+        await _scenario.Sender.SendAsync(Events.Fresh(SampleEvents.Customer));
+
+        // Without the guard the attempt would try the address itself and fail, if at all, with a connection error.
+        var error = await Eventually.ReturnsAsync(
+            () => _scenario.ScalarAsync<string?>("select error from delivery_attempts where attempt = 1"), e => e is not null,
+            because: "the first attempt is recorded");
+        Assert.Contains($"Refused to connect to '{ReboundHost}': it resolves to {address}, {kind}", error, StringComparison.Ordinal);
+        Assert.Equal("pending", await _scenario.ScalarAsync<string>("select status from deliveries"));
+    }
+
     [Fact]
     public async Task The_same_re_pointed_name_reaches_the_sink_when_private_targets_are_allowed()
     {

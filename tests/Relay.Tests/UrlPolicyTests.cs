@@ -145,12 +145,35 @@ public sealed class UrlPolicyTests
     [Theory]
     [InlineData("127.0.0.1")]
     [InlineData("10.0.0.1")]
-    [InlineData("169.254.169.254")]
+    [InlineData("169.254.10.1")]
+    [InlineData("fd12:3456::1")]
     public async Task Private_targets_are_allowed_when_configured(string address)
     {
         var resolver = new FakeHostResolver().Map("crm.internal", address);
 
         Assert.Null(await Policy(resolver, allowPrivate: true).CheckTargetAsync(new Uri("https://crm.internal/"), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Where_private_targets_are_allowed_a_name_that_does_not_resolve_here_is_accepted() =>
+        Assert.Null(await Policy(new FakeHostResolver(), allowPrivate: true).CheckTargetAsync(new Uri("https://crm.corp/"), CancellationToken.None));
+
+    [Theory]
+    [InlineData("169.254.169.254", "a cloud metadata address")]
+    [InlineData("fd00:ec2::254", "a cloud metadata address")]
+    [InlineData("100.100.100.200", "a cloud metadata address")]
+    [InlineData("168.63.129.16", "a cloud platform address")]
+    [InlineData("::ffff:169.254.169.254", "a cloud metadata address")]
+    [InlineData("64:ff9b::a9fe:a9fe", "which carries 169.254.169.254, a cloud metadata address")]
+    public async Task Cloud_platform_endpoints_are_refused_even_where_private_targets_are_allowed(string address, string kind)
+    {
+        var resolver = new FakeHostResolver().Map("crm.internal", address);
+
+        var refused = await Policy(resolver, allowPrivate: true).CheckTargetAsync(new Uri("https://crm.internal/"), CancellationToken.None);
+
+        Assert.NotNull(refused);
+        Assert.Contains($"resolves to {IPAddress.Parse(address)}, {kind}", refused, StringComparison.Ordinal);
+        Assert.Contains("whatever Relay:AllowPrivateNetworkTargets says", refused, StringComparison.Ordinal);
     }
 
     [Theory]
