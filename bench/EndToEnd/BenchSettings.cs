@@ -24,7 +24,7 @@ public sealed record BenchSettings
               --sink-port N         loopback port the subscriber sinks listen on (the Relay's subscriber URLs point here)
           -c, --concurrency N       closed loop: HTTP senders (default 32)
           -r, --rate R              open loop: offered events/s (default 500)
-              --sustained-rate R    sustained open loop: offered events/s (default 1000; 0 skips the run)
+              --sustained-rate R    sustained open loop: offered events/s (default 1100; 0 skips the run)
           -d, --duration T          measured time per load run (default 20s)
           -w, --warmup T            unmeasured time before each load run (default 5s)
               --ceiling-duration T  measured time of the outbox ceiling (default 10s, after 2s warm-up)
@@ -43,7 +43,9 @@ public sealed record BenchSettings
     public int SinkPort { get; init; }
     public int Concurrency { get; init; } = 32;
     public double Rate { get; init; } = 500;
-    public double SustainedRate { get; init; } = 1000;
+    // A tenth above the 1,000/s target: offered exactly the target, a delivered rate counted within the window
+    // falls just short of it whenever the last events of the window arrive a moment after it closes.
+    public double SustainedRate { get; init; } = 1100;
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(20);
     public TimeSpan WarmUp { get; init; } = TimeSpan.FromSeconds(5);
     public TimeSpan CeilingDuration { get; init; } = TimeSpan.FromSeconds(10);

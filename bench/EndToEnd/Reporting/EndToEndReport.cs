@@ -126,7 +126,7 @@ public sealed record EndToEndReport
             sustained.BacklogAtEnd <= sustained.AcceptedPerSecond;
         return new(target,
             string.Create(CultureInfo.InvariantCulture,
-                $"{sustained.DeliveredPerSecond:N0}/s of {sustained.AcceptedPerSecond:N0}/s accepted, backlog at end {sustained.BacklogAtEnd}{(sustained.Drained ? "" : ", not drained")}"),
+                $"{sustained.DeliveredPerSecond:N1}/s of {sustained.AcceptedPerSecond:N1}/s accepted, backlog at end {sustained.BacklogAtEnd}{(sustained.Drained ? "" : ", not drained")}"),
             keptUp && sustained.DeliveredPerSecond >= BenchRunner.TargetDeliveredPerSecond);
     }
 
