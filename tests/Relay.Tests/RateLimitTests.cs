@@ -77,6 +77,40 @@ public sealed class RateLimitTests(RabbitMqServer rabbit, PostgresServer postgre
     }
 
     [Fact]
+    public async Task A_rate_limit_holds_back_only_the_subscriber_it_belongs_to()
+    {
+        const int perSecond = 2;
+        const int events = 10;
+        var sink = _scenario.Sink;
+        await _scenario.StartRelayAsync(new SubscriberConfig()
+            .Add("limited", sink.Url("/limited"), RelayScenario.Secret)
+            .Add("unlimited", sink.Url("/unlimited"), RelayScenario.Secret)
+            .Settings.Append(new("Relay:Subscribers:0:RateLimitPerSecond", perSecond.ToString(System.Globalization.CultureInfo.InvariantCulture))));
+
+        for (var i = 0; i < events; i++)
+        {
+            await _scenario.Sender.SendAsync(Events.Fresh(SampleEvents.Customer));
+        }
+
+        var unlimited = await Eventually.ReturnsAsync(() => Task.FromResult(sink.RequestsTo("/unlimited")), r => r.Count >= events,
+            because: "the unlimited subscriber gets every event");
+        var limitedMeanwhile = sink.RequestsTo("/limited").Count;
+
+        // At 2/s the limited subscriber needs about 4.5 s for ten events. The unlimited one, given the same events, is
+        // done well before that: it waits for neither the limited one's tokens nor its requests.
+        var first = sink.Requests.Min(r => r.At);
+        Assert.InRange(unlimited[^1].At - first, TimeSpan.Zero, TimeSpan.FromSeconds(2.5));
+        Assert.InRange(limitedMeanwhile, 0, events - 1);
+        Assert.Equal(events, unlimited.Select(r => r.Header("webhook-id")).Distinct().Count());
+
+        var limited = await Eventually.ReturnsAsync(() => Task.FromResult(sink.RequestsTo("/limited")), r => r.Count >= events,
+            because: "the limited subscriber gets every event too, at its rate");
+        Assert.Equal(events, limited.Select(r => r.Header("webhook-id")).Distinct().Count());
+        var bound = perSecond + new SubscriberRateLimit(perSecond, TimeProvider.System).Burst;
+        Assert.InRange(MostInAnySecond([.. limited.Select(r => r.At - limited[0].At)]), 1, bound);
+    }
+
+    [Fact]
     public async Task With_a_rate_limit_too_the_concurrency_limit_holds()
     {
         const int events = 12;

@@ -279,4 +279,55 @@ public sealed class ReplayApiTests(RabbitMqServer rabbit, PostgresServer postgre
         Assert.Equal(3, Sink.RequestsTo("/twice").Count);
         Assert.Equal(1L, await relay.ScalarAsync<long>("select count(*) from api_requests"));
     }
+
+    [Fact]
+    public async Task Without_a_limit_replay_and_backfill_take_the_configured_maximum_and_say_that_more_remain()
+    {
+        // The first three requests to /dead are refused for good: three dead letters. Everything after is taken.
+        Sink.Respond = (path, n) => path == "/dead" && n <= 3 ? (HttpStatusCode.BadRequest, null) : (HttpStatusCode.OK, null);
+        var relay = await _scenario.StartRelayAsync(ManagementApi.Keys.Append(new("Relay:Management:MaxReplayCount", "2")));
+        var before = DateTimeOffset.UtcNow.AddMinutes(-1);
+        var dead = await relay.CreateSubscriberAsync(ManagementApi.Definition("dead", Sink.Url("/dead")));
+        var events = Enumerable.Range(0, 3).Select(_ => Events.Fresh(SampleEvents.Customer)).ToList();
+        foreach (var e in events)
+        {
+            await _scenario.Sender.SendAsync(e);
+        }
+
+        await Eventually.ReturnsAsync(() => relay.ScalarAsync<long>(
+            "select count(*) from deliveries where subscriber_id = $1 and status = 'dead'", dead.Id), n => n == 3);
+        // Added after the three events were routed: it has none of them until a backfill.
+        var late = await relay.CreateSubscriberAsync(ManagementApi.Definition("late", Sink.Url("/late")));
+        using var client = relay.Client();
+
+        var replayed = await (await client.SendAsync(ManagementApi.Post($"/api/subscribers/{dead.Id}/replay-dead", "dead-1")))
+            .ReadAsync<ReplayResult>(HttpStatusCode.OK);
+        var backfilled = await (await client.SendAsync(ManagementApi.Post($"/api/subscribers/{late.Id}/backfill", "late-1",
+            new { since = before }))).ReadAsync<BackfillResult>(HttpStatusCode.OK);
+
+        Assert.Equal(new ReplayResult(2, MoreRemaining: true), replayed);
+        Assert.Equal(new BackfillResult(2, MoreRemaining: true), backfilled);
+        await Eventually.ReturnsAsync(() => Delivered(dead.Id), n => n == 2, because: "the two replayed dead letters are delivered");
+        await Eventually.ReturnsAsync(() => Delivered(late.Id), n => n == 2, because: "the two backfilled events are delivered");
+        // Nothing else is on its way: one dead letter is left, and the backfill created no third delivery.
+        Assert.Equal(1L, await relay.ScalarAsync<long>(
+            "select count(*) from deliveries where subscriber_id = $1 and status = 'dead'", dead.Id));
+        Assert.Equal(2L, await relay.ScalarAsync<long>("select count(*) from deliveries where subscriber_id = $1", late.Id));
+        Assert.Equal(3 + 2, Sink.RequestsTo("/dead").Count);
+        Assert.Equal(2, Sink.RequestsTo("/late").Count);
+
+        // A new request takes the rest.
+        Assert.Equal(new ReplayResult(1, MoreRemaining: false), await (await client.SendAsync(
+            ManagementApi.Post($"/api/subscribers/{dead.Id}/replay-dead", "dead-2"))).ReadAsync<ReplayResult>(HttpStatusCode.OK));
+        Assert.Equal(new BackfillResult(1, MoreRemaining: false), await (await client.SendAsync(ManagementApi.Post(
+            $"/api/subscribers/{late.Id}/backfill", "late-2", new { since = before }))).ReadAsync<BackfillResult>(HttpStatusCode.OK));
+        await Eventually.ReturnsAsync(() => Delivered(dead.Id), n => n == 3, because: "the last dead letter is delivered");
+        await Eventually.ReturnsAsync(() => Delivered(late.Id), n => n == 3, because: "the last stored event is delivered");
+        var ids = events.Select(e => e.Id).Order();
+        Assert.Equal(ids, Sink.RequestsTo("/dead").Skip(3).Select(r => r.Header("x-mykaarma-event-id")).Order());
+        Assert.Equal(ids, Sink.RequestsTo("/late").Select(r => r.Header("x-mykaarma-event-id")).Order());
+
+        Task<long> Delivered(Guid subscriberId) => relay.ScalarAsync<long>(
+            "select count(*) from deliveries where subscriber_id = $1 and status = 'delivered'", subscriberId);
+    }
 }
