@@ -118,21 +118,14 @@ internal sealed partial class DeliveryLane
             return false;
         }
 
-        while (true)
+        if (HoldSlots(1) == 1)
         {
-            var current = Volatile.Read(ref _inFlight);
-            if (current >= subscriber.MaxConcurrency)
-            {
-                // This delivery is stored unclaimed: from now on the lane's claims go first.
-                _dueInDatabase = true;
-                return false;
-            }
-
-            if (Interlocked.CompareExchange(ref _inFlight, current + 1, current) == current)
-            {
-                return true;
-            }
+            return true;
         }
+
+        // This delivery is stored unclaimed: from now on the lane's claims go first.
+        _dueInDatabase = true;
+        return false;
     }
 
     /// <summary>Sends a delivery stored claimed in a slot <see cref="TryReserve"/> held; also while stopping, which waits for it.</summary>

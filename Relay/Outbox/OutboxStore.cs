@@ -215,7 +215,7 @@ public sealed class OutboxStore(NpgsqlDataSource database, TimeProvider time, Un
             {
                 results[i] = events[i].Deliveries.Count;
                 // Claimed ones are the lanes' already; only what waits unclaimed needs a claim to be woken.
-                notify.UnionWith(events[i].Deliveries.Where(d => d.ClaimedId is null || d.EntityKey is not null).Select(d => d.SubscriberId));
+                notify.UnionWith(events[i].Deliveries.Where(d => d.ClaimedId is null).Select(d => d.SubscriberId));
             }
         }
 

@@ -27,7 +27,10 @@ public sealed class SubscriberUrlPolicy(IOptions<RelayOptions> options, IHostEnv
 
     public DefinitionRules Rules(int defaultMaxConcurrency) => new(defaultMaxConcurrency, RequireHttps);
 
-    /// <summary>Null when the URL's host may be called; otherwise why not. A host that does not resolve is refused.</summary>
+    /// <summary>
+    /// Null when the URL's host may be called; otherwise why not. A host that does not resolve is refused, unless private
+    /// targets are allowed.
+    /// </summary>
     public async Task<string?> CheckTargetAsync(Uri url, CancellationToken cancellationToken)
     {
         IPAddress[] addresses;
