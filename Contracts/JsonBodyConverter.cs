@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -20,6 +21,19 @@ public sealed class JsonBodyConverter : JsonConverter<byte[]>
     /// </summary>
     public const int MaxEmbeddedDepth = 32;
 
+    /// <summary>Bodies their producer has already proven embeddable; held weakly, so an entry lives as long as its body.</summary>
+    private static readonly ConditionalWeakTable<byte[], object> KnownEmbeddable = new();
+    private static readonly object Proven = new();
+
+    /// <summary>
+    /// Records that <paramref name="body"/> is already known to meet every condition of <see cref="CanEmbed"/>, so
+    /// writing it skips that check: the Receiver's own parse has just read the whole body, and checking it once more
+    /// would walk a few kilobytes of escaped payload byte by byte again. Only for a caller that has read the body as
+    /// one JSON object with nothing around it, no deeper than <see cref="MaxEmbeddedDepth"/>; the array must not
+    /// change afterwards.
+    /// </summary>
+    public static void MarkEmbeddable(byte[] body) => KnownEmbeddable.AddOrUpdate(body, Proven);
+
     public override byte[] Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
         switch (reader.TokenType)
@@ -40,7 +54,7 @@ public sealed class JsonBodyConverter : JsonConverter<byte[]>
 
     public override void Write(Utf8JsonWriter writer, byte[] value, JsonSerializerOptions options)
     {
-        if (CanEmbed(value))
+        if (KnownEmbeddable.TryGetValue(value, out _) || CanEmbed(value))
         {
             writer.WriteRawValue(value, skipInputValidation: true);
         }

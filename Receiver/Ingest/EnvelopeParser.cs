@@ -105,6 +105,13 @@ public static class EnvelopeParser
                     "The field 'payload' must be a string holding a JSON object, or a JSON object.");
         }
 
+        // The pass above read all of it as one valid object, two levels deep at most; with nothing before or after
+        // the braces it goes into the message as JSON without the converter reading it all once more.
+        if (start == 0 && body[^1] == (byte)'}' && envelope.IsFlat)
+        {
+            JsonBodyConverter.MarkEmbeddable(body);
+        }
+
         return new EnvelopeParseResult(new ReceivedEvent
         {
             Id = envelope.Id.Text!,
@@ -121,28 +128,30 @@ public static class EnvelopeParser
     internal static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 
     /// <summary>
-    /// Unescapes the payload string (the quoted token as it stands in the body) into pooled bytes and reads those
-    /// as JSON: the payload is decoded once and parsed once.
+    /// Unescapes the payload string (the quoted token as it stands in the body, already validated by the envelope's
+    /// pass) into pooled bytes and reads those as JSON: the payload is decoded once and parsed once.
     /// </summary>
     private static bool TryReadStringifiedPayload(ReadOnlySpan<byte> quoted, string type, string dealer,
         string? envelopeDepartment, out EventRouting routing, out EnvelopeParseResult failure)
     {
         routing = null!;
         failure = default;
-        var token = new Utf8JsonReader(quoted);
-        token.Read();
+        var escaped = quoted[1..^1];
         byte[]? rented = null;
         try
         {
-            ReadOnlySpan<byte> json;
-            if (token.ValueIsEscaped)
+            ReadOnlySpan<byte> json = escaped;
+            if (escaped.Contains((byte)'\\'))
             {
-                rented = ArrayPool<byte>.Shared.Rent(token.ValueSpan.Length);
-                json = rented.AsSpan(0, token.CopyString(rented));
-            }
-            else
-            {
-                json = token.ValueSpan;
+                rented = ArrayPool<byte>.Shared.Rent(escaped.Length);
+                if (!JsonStringUnescaper.TryUnescape(escaped, rented, out var length))
+                {
+                    failure = EnvelopeParseResult.Invalid("payload",
+                        "The field 'payload' must hold JSON; its string has a \\u escape naming half a surrogate pair, which is not text.");
+                    return false;
+                }
+
+                json = rented.AsSpan(0, length);
             }
 
             try
@@ -220,6 +229,9 @@ public static class EnvelopeParser
         public int PayloadStart;
         public int PayloadLength;
 
+        /// <summary>No top-level value is an object or array, so the body is one level deep plus a stringified payload.</summary>
+        public bool IsFlat;
+
         public static Envelope Read(ReadOnlySpan<byte> json)
         {
             var envelope = default(Envelope);
@@ -233,6 +245,7 @@ public static class EnvelopeParser
             }
 
             envelope.IsObject = true;
+            envelope.IsFlat = true;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 if (reader.ValueTextEquals("id"u8))
@@ -267,6 +280,7 @@ public static class EnvelopeParser
                 {
                     reader.Read();
                     envelope.Payload = reader.TokenType;
+                    envelope.IsFlat &= reader.TokenType is not (JsonTokenType.StartObject or JsonTokenType.StartArray);
                     envelope.PayloadStart = (int)reader.TokenStartIndex;
                     reader.Skip();
                     envelope.PayloadLength = (int)reader.BytesConsumed - envelope.PayloadStart;
@@ -277,6 +291,7 @@ public static class EnvelopeParser
                     reader.Read();
                 }
 
+                envelope.IsFlat &= reader.TokenType is not (JsonTokenType.StartObject or JsonTokenType.StartArray);
                 reader.Skip();
             }
 

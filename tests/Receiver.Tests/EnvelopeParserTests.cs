@@ -212,4 +212,18 @@ public sealed class EnvelopeParserTests
         var result = EnvelopeParser.Parse(SampleEvents.With(SampleEvents.Customer, ("payload", "{} {}")), Now);
         Assert.Equal("payload", result.Field);
     }
+
+    [Fact]
+    public void A_payload_string_with_half_a_surrogate_pair_is_refused_naming_the_payload()
+    {
+        // The payload string's own escape names half a pair: its text cannot be decoded, let alone parsed.
+        const string body = """
+            {"id":"e1","type":"customers","timestamp":1,"dealeruuid":"d","payload":"{\"customerUuid\":\"\ud83d\"}"}
+            """;
+
+        var result = EnvelopeParser.Parse(Encoding.UTF8.GetBytes(body), Now);
+
+        Assert.False(result.IsValid);
+        Assert.Equal("payload", result.Field);
+    }
 }

@@ -106,6 +106,57 @@ public sealed class JsonBodyConverterTests
         Assert.Equal(body, back.Event.Body);
     }
 
+    [Fact]
+    public void A_body_marked_embeddable_is_written_as_json_without_being_checked_again()
+    {
+        // One level deeper than the converter's own check allows, so only the mark can put it in as JSON.
+        var body = Deep(JsonBodyConverter.MaxEmbeddedDepth + 1);
+        JsonBodyConverter.MarkEmbeddable(body);
+
+        var (onTheWire, back) = RoundTrip(body);
+
+        Assert.Equal(JsonValueKind.Object, onTheWire);
+        Assert.Equal(body, back);
+    }
+
+    [Theory]
+    [MemberData(nameof(Samples))]
+    public void A_sample_the_receiver_parsed_travels_as_json_verbatim(string sample)
+    {
+        var body = SampleEvents.Bytes(sample);
+        var parsed = Aspire.Webhooks.Receiver.Ingest.EnvelopeParser.Parse(body, DateTimeOffset.UnixEpoch);
+        Assert.True(parsed.IsValid);
+
+        var json = JsonSerializer.SerializeToUtf8Bytes(new CustomerEventReceived { Event = parsed.Event! }, MassTransitOptions);
+
+        Assert.Equal(JsonValueKind.Object, JsonDocument.Parse(json).RootElement.GetProperty("event").GetProperty("body").ValueKind);
+        Assert.True(json.AsSpan().IndexOf(body) >= 0, "the body's bytes appear verbatim in the message");
+    }
+
+    public static TheoryData<string, byte[]> ValidEventsTheReceiverMustNotMark => new()
+    {
+        { "trailing newline", [.. SampleEvents.Bytes(SampleEvents.Customer), (byte)'\n'] },
+        { "byte-order mark", [0xEF, 0xBB, 0xBF, .. SampleEvents.Bytes(SampleEvents.Customer)] },
+        {
+            "an extra field nested deeper than the limit",
+            Encoding.UTF8.GetBytes("{\"id\":\"e1\",\"type\":\"customers\",\"timestamp\":1,\"dealeruuid\":\"d\",\"payload\":\"{}\",\"extra\":"
+                + Encoding.UTF8.GetString(Deep(JsonBodyConverter.MaxEmbeddedDepth)) + "}")
+        },
+    };
+
+    [Theory]
+    [MemberData(nameof(ValidEventsTheReceiverMustNotMark))]
+    public void An_accepted_body_the_converter_could_not_embed_exactly_is_not_marked_and_travels_as_base64(string why, byte[] body)
+    {
+        var parsed = Aspire.Webhooks.Receiver.Ingest.EnvelopeParser.Parse(body, DateTimeOffset.UnixEpoch);
+        Assert.True(parsed.IsValid, $"{why}: {parsed.Error}");
+
+        var (onTheWire, back) = RoundTrip(parsed.Event!.Body);
+
+        Assert.True(onTheWire == JsonValueKind.String, $"{why}: travelled as {onTheWire}");
+        Assert.Equal(body, back);
+    }
+
     /// <summary>A valid object nested <paramref name="depth"/> levels deep: {"a":{"a":...{}...}}.</summary>
     private static byte[] Deep(int depth) =>
         Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat("{\"a\":", depth - 1)) + "{}" + new string('}', depth - 1));

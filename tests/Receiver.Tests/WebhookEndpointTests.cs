@@ -282,6 +282,18 @@ public sealed class WebhookEndpointTests(RabbitMqServer rabbit) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_payload_string_holding_half_a_surrogate_pair_gets_400_not_a_server_error()
+    {
+        // Valid JSON on the outside, so only decoding the payload's text finds it: that used to throw past the 400s.
+        var body = Encoding.UTF8.GetBytes(
+            """{"id":"e1","type":"customers","timestamp":1,"dealeruuid":"d","payload":"{\"customerUuid\":\"\udc00\"}"}""");
+        using var response = await _client.SendAsync(ReceiverFactory.SignedRequest(body));
+
+        var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest, "invalid_envelope");
+        Assert.Equal("payload", problem.GetProperty("field").GetString());
+    }
+
+    [Fact]
     public async Task Rejections_are_counted_by_reason_and_acceptances_by_type()
     {
         using var rejected = Collector<long>("webhooks.receiver.rejected");
