@@ -21,7 +21,7 @@ public sealed record BenchSettings
 
         usage: Aspire.Webhooks.LoadGen [all|raw|raw-open|closed|open|cleanup] [options]
 
-          all       raw, raw-open, closed at --concurrency, open at --rate, then a summary (default)
+          all       raw and closed at --concurrency in alternating slices, raw-open, open at --rate, then a summary (default)
           raw       publish with confirms straight to a fresh quorum queue: the ceiling the Receiver cannot beat
           raw-open  the same publishes at --rate on a fixed schedule: the broker's own latency, the floor for open
           closed    --concurrency senders, each posting again as soon as its previous answer arrived
@@ -33,6 +33,9 @@ public sealed record BenchSettings
           -r, --rate R            offered events/s in open (default 1000)
           -d, --duration T        measured time per run: 20, 20s, 1500ms, 1m (default 20s)
           -w, --warmup T          unmeasured time before each run (default 5s)
+          -p, --pairs N           all: measure raw and closed as N alternating slices of --duration/N each, so both
+                                  meet the same machine and their ratio is not skewed by drift between them; slices
+                                  after the first settle for 1s instead of warming up (default 4; 1 = one run each)
               --url URL           the Receiver's endpoint (default http://127.0.0.1:5080/webhooks/mykaarma)
               --amqp URI          RabbitMQ (default $ConnectionStrings__messaging, else amqp://guest:guest@127.0.0.1:5672/)
               --token T           x-authorization-token (default $MyKaarma__AuthorizationTokens__0)
@@ -60,6 +63,7 @@ public sealed record BenchSettings
     public string? SamplesDirectory { get; init; }
     public string? ResultsDirectory { get; init; }
     public int MaxInFlight { get; init; } = 4096;
+    public int Pairs { get; init; } = 4;
     public string? Queue { get; init; }
     public IReadOnlyDictionary<string, int> WatchedProcesses { get; init; } = new Dictionary<string, int>();
     public bool Plain { get; init; }
@@ -100,6 +104,7 @@ public sealed record BenchSettings
                 "--samples" => settings with { SamplesDirectory = Value() },
                 "--results-dir" => settings with { ResultsDirectory = Value() },
                 "--max-in-flight" => settings with { MaxInFlight = ParsePositiveInt(Value(), arg) },
+                "-p" or "--pairs" => settings with { Pairs = ParsePositiveInt(Value(), arg) },
                 "--queue" => settings with { Queue = Value() },
                 "--plain" => settings with { Plain = true },
                 "--watch-pid" => AddWatched(settings, watched, Value()),

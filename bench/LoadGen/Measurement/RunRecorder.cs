@@ -67,6 +67,9 @@ public sealed class RunRecorder(long measureFrom)
 
     public LatencySummary Latency() => LatencySummary.From(_latency.Copy());
 
+    /// <summary>A copy of the measured latencies, for adding several runs into one summary.</summary>
+    public HistogramBase LatencyHistogram() => _latency.Copy();
+
     public static long ToMicros(long stopwatchTicks) => stopwatchTicks * 1_000_000 / Stopwatch.Frequency;
 }
 

@@ -16,6 +16,9 @@ public sealed record BenchReport
     /// <summary>Receiver closed-loop accepted/s divided by raw publishes/s, when both ran.</summary>
     public double? ReceiverToRawRatio { get; init; }
 
+    /// <summary>The same ratio within each alternating pair of raw and closed slices, in the order they ran.</summary>
+    public IReadOnlyList<double>? PairRatios { get; init; }
+
     public required IReadOnlyList<TargetCheck> Targets { get; init; }
 
     public async Task<string> WriteAsync(string directory, CancellationToken cancellationToken)
@@ -37,7 +40,7 @@ public sealed record MachineInfo(int Cores, string Os, string Runtime)
 
 /// <summary>The settings that shape the numbers; credentials are deliberately absent.</summary>
 public sealed record ReportSettings(int Concurrency, double Rate, double DurationSeconds, double WarmUpSeconds,
-    string Url, string Broker, int MaxInFlight);
+    string Url, string Broker, int MaxInFlight, int Pairs);
 
 /// <summary>One of the product's performance targets and whether this run met it.</summary>
 public sealed record TargetCheck(string Target, string Measured, bool? Met);

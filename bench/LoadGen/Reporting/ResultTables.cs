@@ -7,7 +7,8 @@ namespace Aspire.Webhooks.LoadGen.Reporting;
 /// <summary>The tables printed after each run and at the end.</summary>
 public static class ResultTables
 {
-    public static void WriteSummary(IReadOnlyList<RunResult> runs, double? ratio, IReadOnlyList<TargetCheck> targets)
+    public static void WriteSummary(IReadOnlyList<RunResult> runs, double? ratio, IReadOnlyList<double>? pairRatios,
+        IReadOnlyList<TargetCheck> targets)
     {
         var table = new Table().Title("Results (latency in ms; open loop measures from the intended send time)")
             .AddColumn("run")
@@ -50,7 +51,13 @@ public static class ResultTables
         if (ratio is { } value)
         {
             AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Receiver closed accepted/s / raw publishes/s = {value:F2}"));
+                $"Receiver closed accepted/s / raw publishes/s = {value:F3}"));
+        }
+
+        if (pairRatios is { Count: > 1 })
+        {
+            AnsiConsole.WriteLine("  within each pair of slices, in order: " +
+                string.Join(", ", pairRatios.Select(r => r.ToString("F3", CultureInfo.InvariantCulture))));
         }
 
         if (targets.Count > 0)
