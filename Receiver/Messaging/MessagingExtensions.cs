@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Aspire.Webhooks.Contracts;
 using Aspire.Webhooks.ServiceDefaults;
 using MassTransit;
@@ -31,10 +32,18 @@ public static class MessagingExtensions
                 var options = context.GetRequiredService<IOptions<MessagingOptions>>().Value;
                 rabbit.ConnectToBroker(builder.Configuration);
                 rabbit.UseTopologyPrefix(options.TopologyPrefix);
-                // MassTransit indents its JSON by default: whitespace the broker stores and replicates for nobody. These
-                // options are process-wide and frozen once used, hence a copy rather than a change in place.
+                // MassTransit indents its JSON by default, and writes every empty envelope field and optional routing
+                // field as null: a few hundred bytes per event that the broker checksums, stores and replicates for
+                // nobody, since a reader takes an absent field as null. These options are process-wide and frozen once
+                // used, hence a copy rather than a change in place.
                 rabbit.ConfigureJsonSerializerOptions(json =>
-                    json.WriteIndented ? new JsonSerializerOptions(json) { WriteIndented = false } : json);
+                    json is { WriteIndented: false, DefaultIgnoreCondition: JsonIgnoreCondition.WhenWritingNull }
+                        ? json
+                        : new JsonSerializerOptions(json)
+                        {
+                            WriteIndented = false,
+                            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+                        });
 
                 var queue = options.EventsQueue;
                 BindToEventsQueue<CustomerEventReceived>(rabbit, queue);

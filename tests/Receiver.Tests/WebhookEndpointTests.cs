@@ -106,6 +106,41 @@ public sealed class WebhookEndpointTests(RabbitMqServer rabbit) : IAsyncLifetime
         Assert.Equal(4u, await rabbit.MessageCountAsync(_queue));
     }
 
+    [Fact]
+    public async Task The_stored_message_is_compact_json_with_the_body_verbatim_and_no_null_fields()
+    {
+        var body = SampleEvents.WithFreshId(SampleEvents.Customer);
+        using var response = await _client.SendAsync(ReceiverFactory.SignedRequest(body));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+
+        await using var connection = await rabbit.ConnectAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        var stored = await channel.BasicGetAsync(_queue, autoAck: true);
+        Assert.NotNull(stored);
+        var message = stored.Body.ToArray();
+
+        // Every byte is stored, checksummed and replicated by the broker: no indentation and no field written as null
+        // (the customer sample has no department, order number or appointment fields, nor a request or fault address).
+        Assert.DoesNotContain((byte)'\n', message);
+        Assert.True(message.AsSpan().IndexOf(body) >= 0, "the body's bytes appear verbatim in the message");
+        using var document = JsonDocument.Parse(message);
+        Assert.Empty(NullFieldsOutsideTheBody(document.RootElement, "$"));
+        var routing = document.RootElement.GetProperty("message").GetProperty("event").GetProperty("routing");
+        Assert.False(routing.TryGetProperty("departmentUuid", out _));
+        Assert.Equal("GFRR8beBGW8agB5kTOIJtgM9XyGJGmZuye7PfCftGh4", routing.GetProperty("entityId").GetString());
+    }
+
+    /// <summary>The paths of null values in a message, leaving out the posted body (myKaarma's own nulls).</summary>
+    private static IEnumerable<string> NullFieldsOutsideTheBody(JsonElement element, string path) => element.ValueKind switch
+    {
+        JsonValueKind.Null => [path],
+        JsonValueKind.Object => element.EnumerateObject()
+            .Where(p => path != "$.message.event" || p.Name != "body")
+            .SelectMany(p => NullFieldsOutsideTheBody(p.Value, $"{path}.{p.Name}")),
+        JsonValueKind.Array => element.EnumerateArray().SelectMany((e, i) => NullFieldsOutsideTheBody(e, $"{path}[{i}]")),
+        _ => [],
+    };
+
     [Theory]
     [InlineData("text/plain")]
     [InlineData("text/plain; charset=utf-8")]
