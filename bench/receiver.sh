@@ -130,5 +130,5 @@ if broker_pid=$(pgrep -u rabbitmq -x beam.smp | head -n 1) && [[ -n $broker_pid 
 fi
 log "machine load before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on these cores skews the numbers)"
 
-dotnet "$LOADGEN_DLL" "$MODE" --url "http://127.0.0.1:$PORT/webhooks/mykaarma" --results-dir "$RESULTS_DIR" \
+dotnet "$LOADGEN_DLL" "$MODE" --url "http://127.0.0.1:$PORT/webhooks/mykaarma" --results-dir "$RESULTS_DIR" --queue "$QUEUE" \
   "${watch[@]}" "$@"

@@ -59,15 +59,20 @@ public sealed class BenchRunner(BenchSettings settings, LiveProgress progress, T
                     $"({(status is { } s ? ((int)s).ToString(CultureInfo.InvariantCulture) : "no answer")}): {detail}");
                 return 1;
             }
+
+            await WarmUpReceiverAsync(client, cancellationToken);
         }
 
         if (settings.Mode == BenchMode.All)
         {
+            await EmptyQueuesAsync(publisher, cancellationToken);
             var (pairedRaw, pairedClosed, ratios) = await PairedAsync(publisher!, client!, cancellationToken);
             pairRatios = ratios;
             runs.Add(pairedRaw);
+            await EmptyQueuesAsync(publisher, cancellationToken);
             runs.Add(await RawOpenAsync(publisher!, cancellationToken));
             runs.Add(pairedClosed);
+            await EmptyQueuesAsync(publisher, cancellationToken);
             runs.Add(await OpenAsync(client!, cancellationToken));
         }
         else
@@ -81,6 +86,11 @@ public sealed class BenchRunner(BenchSettings settings, LiveProgress progress, T
             if (settings.Mode == BenchMode.RawOpen)
             {
                 runs.Add(await RawOpenAsync(publisher!, cancellationToken));
+            }
+
+            if (settings.NeedsReceiver)
+            {
+                await EmptyQueuesAsync(publisher, cancellationToken);
             }
 
             if (settings.Mode == BenchMode.Closed)
@@ -110,7 +120,7 @@ public sealed class BenchRunner(BenchSettings settings, LiveProgress progress, T
             Machine = MachineInfo.Current,
             Settings = new ReportSettings(settings.Concurrency, settings.Rate, settings.Duration.TotalSeconds,
                 settings.WarmUp.TotalSeconds, settings.Url.ToString(), $"{settings.Amqp.Host}:{settings.Amqp.Port}",
-                settings.MaxInFlight, settings.Pairs),
+                settings.MaxInFlight, settings.Pairs, settings.ReceiverWarmUp.TotalSeconds),
             Runs = runs,
             ReceiverToRawRatio = ratio,
             PairRatios = pairRatios,
@@ -159,6 +169,69 @@ public sealed class BenchRunner(BenchSettings settings, LiveProgress progress, T
 
         var ratios = raw.Zip(closed, (r, c) => r.Result.AcceptedPerSecond > 0 ? Ratio(c.Result, r.Result) : 0).ToList();
         return (Combine("raw", raw), Combine("closed", closed), ratios);
+    }
+
+    /// <summary>
+    /// Closed-loop posts, counted nowhere, until the runtime has finished tiering the Receiver: its profile-guided
+    /// recompilation takes about 20 s under load, and a Receiver in service has long been past it.
+    /// </summary>
+    private async Task WarmUpReceiverAsync(ReceiverClient client, CancellationToken cancellationToken)
+    {
+        if (settings.ReceiverWarmUp <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        var window = RunWindow.StartingNow(settings.ReceiverWarmUp, TimeSpan.Zero);
+        var recorder = new RunRecorder(window.MeasureFrom);
+        await progress.RunAsync($"receiver warm-up - {ClosedLoad}", window, recorder,
+            () => ReceiverPosts(client, cancellationToken)(window, recorder));
+        var done = recorder.Snapshot();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"receiver warm-up: {done.Accepted:N0} accepted, {done.Failed:N0} not, in {settings.ReceiverWarmUp.TotalSeconds:0.#}s (not measured)"));
+    }
+
+    /// <summary>
+    /// Empties raw's queue and, when named, the Receiver's, then waits for the machine to go quiet. Nothing consumes
+    /// them during a bench, so without this each phase would meet a queue of every event sent so far, and the
+    /// broker's work of moving them from its write-ahead log into segment files (stalls of 100 ms and more) would
+    /// land in whichever run happened to be measuring; with a Relay consuming, the queue stays short. Emptying a
+    /// large queue is itself work the broker finishes in the background, hence the wait.
+    /// </summary>
+    private async Task EmptyQueuesAsync(RawPublisher? publisher, CancellationToken cancellationToken)
+    {
+        var queues = new[] { publisher?.Queue, settings.Queue }.OfType<string>().ToList();
+        if (queues.Count == 0)
+        {
+            return;
+        }
+
+        var purged = await BrokerTopology.PurgeAsync(settings.Amqp, queues, cancellationToken);
+        var (seconds, busy) = await WaitForQuietMachineAsync(cancellationToken);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"emptied {string.Join(" and ", queues)}: {purged:N0} messages; machine quiet ({busy:0.00} cores busy) after {seconds:0}s (not measured)"));
+    }
+
+    // Above this, something (the broker finishing a purge, a stray build) is still using the cores a run needs.
+    private const double QuietCores = 0.25;
+    private static readonly TimeSpan QuietLimit = TimeSpan.FromSeconds(60);
+
+    /// <summary>Waits, up to a minute, for a second in which the machine's cores were nearly idle.</summary>
+    private static async Task<(double Seconds, double Busy)> WaitForQuietMachineAsync(CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        double busy;
+        do
+        {
+            var meter = new CpuMeter(new Dictionary<string, int>());
+            meter.Start();
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            // No /proc, no figure: nothing to wait for.
+            busy = meter.Stop().GetValueOrDefault(CpuMeter.MachineName);
+        }
+        while (busy > QuietCores && Stopwatch.GetElapsedTime(started) < QuietLimit);
+
+        return (Stopwatch.GetElapsedTime(started).TotalSeconds, busy);
     }
 
     private static readonly TimeSpan SliceSettle = TimeSpan.FromSeconds(1);

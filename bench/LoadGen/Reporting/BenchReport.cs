@@ -40,7 +40,7 @@ public sealed record MachineInfo(int Cores, string Os, string Runtime)
 
 /// <summary>The settings that shape the numbers; credentials are deliberately absent.</summary>
 public sealed record ReportSettings(int Concurrency, double Rate, double DurationSeconds, double WarmUpSeconds,
-    string Url, string Broker, int MaxInFlight, int Pairs);
+    string Url, string Broker, int MaxInFlight, int Pairs, double ReceiverWarmUpSeconds);
 
 /// <summary>One of the product's performance targets and whether this run met it.</summary>
 public sealed record TargetCheck(string Target, string Measured, bool? Met);

@@ -67,4 +67,22 @@ public static class BrokerTopology
         await using var connection = await factory.CreateConnectionAsync("aspire-webhooks-loadgen cleanup", cancellationToken);
         return await DeleteAsync(connection, queue, deleteExchange: true, cancellationToken);
     }
+
+    /// <summary>
+    /// Empties the queues, as a Relay consuming them would have kept them, so the broker does not spend the next
+    /// measured run writing hundreds of thousands of unconsumed messages from its log into segment files.
+    /// </summary>
+    public static async Task<uint> PurgeAsync(Uri amqp, IEnumerable<string> queues, CancellationToken cancellationToken)
+    {
+        var factory = new ConnectionFactory { Uri = amqp };
+        await using var connection = await factory.CreateConnectionAsync("aspire-webhooks-loadgen purge", cancellationToken);
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        uint purged = 0;
+        foreach (var queue in queues)
+        {
+            purged += await channel.QueuePurgeAsync(queue, cancellationToken);
+        }
+
+        return purged;
+    }
 }
