@@ -105,8 +105,8 @@ public static class EnvelopeParser
                     "The field 'payload' must be a string holding a JSON object, or a JSON object.");
         }
 
-        // The pass above read all of it as one valid object, two levels deep at most; with nothing before or after
-        // the braces it goes into the message as JSON without the converter reading it all once more.
+        // The pass above read all of it as one valid object whose values are all scalars (the payload a string); with
+        // nothing before or after the braces it goes into the message as JSON without the converter reading it again.
         if (start == 0 && body[^1] == (byte)'}' && envelope.IsFlat)
         {
             JsonBodyConverter.MarkEmbeddable(body);
