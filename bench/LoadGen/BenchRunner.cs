@@ -263,6 +263,7 @@ public sealed class BenchRunner(BenchSettings settings, LiveProgress progress, T
         var recorder = new RunRecorder(window.MeasureFrom);
         var cpuDuringMeasurement = MeasureCpuAsync(cpu, window, cancellationToken);
         var stats = await progress.RunAsync($"{name} - {load}", window, recorder, () => loop(window, recorder));
+        var latency = recorder.LatencyHistogram();
 
         var result = new RunResult
         {
@@ -275,7 +276,7 @@ public sealed class BenchRunner(BenchSettings settings, LiveProgress progress, T
             Accepted = recorder.MeasuredAccepted,
             AcceptedPerSecond = Math.Round(recorder.MeasuredAccepted / stats.MeasuredSeconds, 1),
             Failures = recorder.Failures,
-            Latency = recorder.Latency(),
+            Latency = LatencySummary.From(latency),
             ScheduleLag = stats.ScheduleLag,
             InFlightCapWaits = stats.InFlightCapWaits,
             PeakInFlight = stats.PeakInFlight,
@@ -285,7 +286,7 @@ public sealed class BenchRunner(BenchSettings settings, LiveProgress progress, T
             $"{name}: {result.AcceptedPerSecond:N0} accepted/s over {result.MeasuredSeconds:F1}s; " +
             $"p50 {ResultTables.Millis(result.Latency.P50Micros)} ms, p99 {ResultTables.Millis(result.Latency.P99Micros)} ms, " +
             $"max {ResultTables.Millis(result.Latency.MaxMicros)} ms; not accepted {result.Failures.Values.Sum()}"));
-        return new MeasuredRun(result, recorder.LatencyHistogram());
+        return new MeasuredRun(result, latency);
     }
 
     /// <summary>Slices of one kind as one run: their counts and seconds added, their latencies in one histogram.</summary>

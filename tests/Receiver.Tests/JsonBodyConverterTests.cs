@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Aspire.Webhooks.Contracts;
+using Aspire.Webhooks.Receiver.Ingest;
 using Aspire.Webhooks.TestSupport;
 using MassTransit.Serialization;
 
@@ -124,7 +125,7 @@ public sealed class JsonBodyConverterTests
     public void A_sample_the_receiver_parsed_travels_as_json_verbatim(string sample)
     {
         var body = SampleEvents.Bytes(sample);
-        var parsed = Aspire.Webhooks.Receiver.Ingest.EnvelopeParser.Parse(body, DateTimeOffset.UnixEpoch);
+        var parsed = EnvelopeParser.Parse(body, DateTimeOffset.UnixEpoch);
         Assert.True(parsed.IsValid);
 
         var json = JsonSerializer.SerializeToUtf8Bytes(new CustomerEventReceived { Event = parsed.Event! }, MassTransitOptions);
@@ -148,7 +149,7 @@ public sealed class JsonBodyConverterTests
     [MemberData(nameof(ValidEventsTheReceiverMustNotMark))]
     public void An_accepted_body_the_converter_could_not_embed_exactly_is_not_marked_and_travels_as_base64(string why, byte[] body)
     {
-        var parsed = Aspire.Webhooks.Receiver.Ingest.EnvelopeParser.Parse(body, DateTimeOffset.UnixEpoch);
+        var parsed = EnvelopeParser.Parse(body, DateTimeOffset.UnixEpoch);
         Assert.True(parsed.IsValid, $"{why}: {parsed.Error}");
 
         var (onTheWire, back) = RoundTrip(parsed.Event!.Body);

@@ -65,9 +65,7 @@ public sealed class RunRecorder(long measureFrom)
             started - Interlocked.Read(ref _completed));
     }
 
-    public LatencySummary Latency() => LatencySummary.From(_latency.Copy());
-
-    /// <summary>A copy of the measured latencies, for adding several runs into one summary.</summary>
+    /// <summary>A copy of the measured latencies, to summarise and to add several runs into one summary.</summary>
     public HistogramBase LatencyHistogram() => _latency.Copy();
 
     public static long ToMicros(long stopwatchTicks) => stopwatchTicks * 1_000_000 / Stopwatch.Frequency;
