@@ -11,8 +11,22 @@ public static class BrokerExtensions
 {
     public const string ConnectionStringName = "messaging";
 
+    /// <summary>
+    /// The arguments the events queue is declared with, by MassTransit's endpoint (<see cref="DeclareAsEventsQueue"/>)
+    /// and by the Receiver's own declaration alike.
+    /// </summary>
+    public static IDictionary<string, object?> EventsQueueArguments => new Dictionary<string, object?>
+    {
+        ["x-queue-type"] = "quorum",
+    };
+
     /// <summary>Connects to the broker named by <c>ConnectionStrings:messaging</c>, with publisher confirms.</summary>
-    public static void ConnectToBroker(this IRabbitMqBusFactoryConfigurator rabbit, IConfiguration configuration)
+    public static void ConnectToBroker(this IRabbitMqBusFactoryConfigurator rabbit, IConfiguration configuration) =>
+        // Publisher confirms are MassTransit's default for RabbitMQ; stated because nothing may be lost on the way.
+        rabbit.Host(GetBrokerUri(configuration), host => host.PublisherConfirmation = true);
+
+    /// <summary>The RabbitMQ URI in <c>ConnectionStrings:messaging</c>; throws, naming the key, when it is missing or not a URI.</summary>
+    public static Uri GetBrokerUri(IConfiguration configuration)
     {
         var connectionString = configuration.GetConnectionString(ConnectionStringName);
         if (string.IsNullOrWhiteSpace(connectionString))
@@ -22,8 +36,15 @@ public static class BrokerExtensions
                 "(e.g. amqp://user:password@host:5672/) in ConnectionStrings__messaging.");
         }
 
-        // Publisher confirms are MassTransit's default for RabbitMQ; stated because the Receiver's 202 relies on them.
-        rabbit.Host(new Uri(connectionString), host => host.PublisherConfirmation = true);
+        if (!Uri.TryCreate(connectionString, UriKind.Absolute, out var uri)
+            || uri.Scheme is not ("amqp" or "amqps"))
+        {
+            throw new InvalidOperationException(
+                $"ConnectionStrings:{ConnectionStringName} is not a RabbitMQ URI: it must start with amqp:// or amqps:// " +
+                "(e.g. amqp://user:password@host:5672/).");
+        }
+
+        return uri;
     }
 
     /// <summary>
@@ -44,6 +65,9 @@ public static class BrokerExtensions
     {
         queue.Durable = true;
         queue.AutoDelete = false;
-        queue.SetQuorumQueue();
+        foreach (var (name, value) in EventsQueueArguments)
+        {
+            queue.SetQueueArgument(name, value);
+        }
     }
 }

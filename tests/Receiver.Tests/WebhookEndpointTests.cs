@@ -5,6 +5,7 @@ using System.Text.Json;
 using Aspire.Webhooks.Contracts;
 using Aspire.Webhooks.Receiver.Ingest;
 using Aspire.Webhooks.TestSupport;
+using RabbitMQ.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 
@@ -75,7 +76,9 @@ public sealed class WebhookEndpointTests(RabbitMqServer rabbit) : IAsyncLifetime
     [Fact]
     public async Task Events_accepted_before_any_consumer_existed_are_consumed_when_one_starts()
     {
-        Assert.Null(await rabbit.MessageCountAsync(_queue));
+        // The Receiver declares the queue itself once connected; nothing consumes it yet.
+        await WaitUntilConnectedAsync(_client);
+        Assert.Equal(0u, await rabbit.ConsumerCountAsync(_queue));
 
         var bodies = SampleEvents.All.Select(SampleEvents.WithFreshId).ToList();
         foreach (var body in bodies)
@@ -119,6 +122,15 @@ public sealed class WebhookEndpointTests(RabbitMqServer rabbit) : IAsyncLifetime
         Assert.NotNull(stored);
         var message = stored.Body.ToArray();
 
+        // Stored to survive a broker restart, as a MassTransit message whose id is the event's (type, id) identity.
+        Assert.Equal(DeliveryModes.Persistent, stored.BasicProperties.DeliveryMode);
+        Assert.Equal("application/vnd.masstransit+json", stored.BasicProperties.ContentType);
+        using (var envelope = JsonDocument.Parse(body))
+        {
+            var expectedId = EventIdentity.MessageId("customers", envelope.RootElement.GetProperty("id").GetString()!).ToString();
+            Assert.Equal(expectedId, stored.BasicProperties.MessageId);
+        }
+
         // Every byte is stored, checksummed and replicated by the broker: no indentation and no field written as null
         // (the customer sample has no department, order number or appointment fields, nor a request or fault address).
         Assert.DoesNotContain((byte)'\n', message);
@@ -128,6 +140,21 @@ public sealed class WebhookEndpointTests(RabbitMqServer rabbit) : IAsyncLifetime
         var routing = document.RootElement.GetProperty("message").GetProperty("event").GetProperty("routing");
         Assert.False(routing.TryGetProperty("departmentUuid", out _));
         Assert.Equal("GFRR8beBGW8agB5kTOIJtgM9XyGJGmZuye7PfCftGh4", routing.GetProperty("entityId").GetString());
+    }
+
+    /// <summary>Waits until the Receiver reports its broker connection ready (it connects in the background).</summary>
+    private static Task WaitUntilConnectedAsync(HttpClient client) =>
+        Eventually.ReturnsAsync(async () =>
+        {
+            using var health = await client.GetAsync("/health");
+            return health.StatusCode;
+        }, status => status == HttpStatusCode.OK, because: "the Receiver connects to the broker and declares its queue");
+
+    /// <summary>The request stored nothing: once connected, the Receiver's queue is there and empty.</summary>
+    private async Task AssertNothingStoredAsync(HttpClient client)
+    {
+        await WaitUntilConnectedAsync(client);
+        Assert.Equal(0u, await rabbit.MessageCountAsync(_queue));
     }
 
     /// <summary>The paths of null values in a message, leaving out the posted body (myKaarma's own nulls).</summary>
@@ -198,7 +225,7 @@ public sealed class WebhookEndpointTests(RabbitMqServer rabbit) : IAsyncLifetime
         using var response = await client.SendAsync(ReceiverFactory.SignedRequest(SampleEvents.Bytes(SampleEvents.Customer)));
 
         await AssertProblemAsync(response, HttpStatusCode.Forbidden, "ip_not_allowed");
-        Assert.Null(await rabbit.MessageCountAsync(_queue));
+        await AssertNothingStoredAsync(client);
     }
 
     [Fact]
@@ -240,7 +267,7 @@ public sealed class WebhookEndpointTests(RabbitMqServer rabbit) : IAsyncLifetime
 
         var problem = await AssertProblemAsync(response, HttpStatusCode.Unauthorized, "unauthorized");
         Assert.Equal(RequestAuthenticator.AuthorizationHeader, problem.GetProperty("header").GetString());
-        Assert.Null(await rabbit.MessageCountAsync(_queue));
+        await AssertNothingStoredAsync(_client);
     }
 
     [Fact]
@@ -304,7 +331,7 @@ public sealed class WebhookEndpointTests(RabbitMqServer rabbit) : IAsyncLifetime
 
         var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest, "invalid_envelope");
         Assert.Equal(field, problem.GetProperty("field").GetString());
-        Assert.Null(await rabbit.MessageCountAsync(_queue));
+        await AssertNothingStoredAsync(_client);
     }
 
     [Fact]

@@ -56,6 +56,14 @@ public sealed class RabbitMqServer : IAsyncLifetime
         }
     }
 
+    /// <summary>How many consumers the queue has; it must exist.</summary>
+    public async Task<uint> ConsumerCountAsync(string queue)
+    {
+        await using var connection = await ConnectAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        return (await channel.QueueDeclarePassiveAsync(queue)).ConsumerCount;
+    }
+
     public async Task DeleteQueueAsync(string queue)
     {
         await using var connection = await ConnectAsync();
