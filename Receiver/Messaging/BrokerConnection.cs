@@ -13,8 +13,9 @@ public sealed class BrokerUnavailableException(string message, Exception? inner 
 /// <summary>
 /// The Receiver's one connection to RabbitMQ and its publish channel, on which every publish waits for the broker's
 /// confirm. On start (and again after any reconnect) it declares the events queue and each message type's exchange
-/// bound to it, so an event is stored whether or not a Relay has ever run. It connects in the background: until it
-/// is connected, <see cref="PublishAsync"/> fails at once (the endpoint answers 503) and the health check says so.
+/// bound to it, so an event is stored whether or not a Relay has ever run. It connects in the background and the
+/// client reconnects by itself: meanwhile the health check says so, and <see cref="PublishAsync"/> waits for the
+/// connection only as long as its caller's token allows (the publish timeout), so the endpoint answers 503 in time.
 /// </summary>
 public sealed partial class BrokerConnection(
     IConfiguration configuration,
@@ -162,10 +163,11 @@ public sealed partial class BrokerConnection(
         }
     }
 
+    // The repair lock is not disposed: a repair still running at shutdown may release it, and a SemaphoreSlim whose
+    // wait handle was never asked for holds nothing to free.
     public override void Dispose()
     {
         _connection?.Dispose();
-        _repairLock.Dispose();
         base.Dispose();
     }
 

@@ -48,6 +48,19 @@ public sealed class StartupValidationTests
         Assert.Contains(validation.Failures, f => f.Contains("Messaging:PublishTimeout", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("127.0.0.1:5672")]
+    [InlineData("http://127.0.0.1:5672/")]
+    public async Task A_missing_or_non_amqp_broker_uri_fails_the_start_naming_the_key(string connectionString)
+    {
+        await using var factory = new ReceiverFactory(connectionString, "unused");
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => Task.Run(() => factory.CreateClient()));
+
+        Assert.Contains("ConnectionStrings:messaging", Unwrap(error).Message, StringComparison.Ordinal);
+    }
+
     private static Exception Unwrap(Exception error)
     {
         while (error is AggregateException or InvalidOperationException && error.InnerException is not null)
