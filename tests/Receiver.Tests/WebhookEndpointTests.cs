@@ -95,6 +95,30 @@ public sealed class WebhookEndpointTests(RabbitMqServer rabbit) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_queue_the_Receiver_declares_is_a_durable_quorum_queue()
+    {
+        using var response = await _client.SendAsync(ReceiverFactory.SignedRequest(SampleEvents.WithFreshId(SampleEvents.Customer)));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+
+        // The broker accepts a declaration of an existing queue only when it matches how the queue was made, so the
+        // arguments are written out here rather than taken from the code under test.
+        await using var connection = await rabbit.ConnectAsync();
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            var declared = await channel.QueueDeclareAsync(_queue, durable: true, exclusive: false, autoDelete: false,
+                arguments: new Dictionary<string, object?> { ["x-queue-type"] = "quorum" });
+            Assert.Equal(1u, declared.MessageCount);
+        }
+
+        // And the check has teeth: the same queue declared as a classic one is refused.
+        await using var other = await connection.CreateChannelAsync();
+        var refused = await Assert.ThrowsAsync<RabbitMQ.Client.Exceptions.OperationInterruptedException>(() =>
+            other.QueueDeclareAsync(_queue, durable: true, exclusive: false, autoDelete: false,
+                arguments: new Dictionary<string, object?> { ["x-queue-type"] = "classic" }));
+        Assert.Equal((ushort)406, refused.ShutdownReason?.ReplyCode);
+    }
+
+    [Fact]
     public async Task Once_a_consumer_has_bound_the_queue_each_event_is_still_stored_exactly_once()
     {
         // The consumer adds its own route from each message exchange to the queue; the broker must not double it.
