@@ -103,19 +103,19 @@ public sealed class WebhookEndpointTests(RabbitMqServer rabbit) : IAsyncLifetime
         // The broker accepts a declaration of an existing queue only when it matches how the queue was made, so the
         // arguments are written out here rather than taken from the code under test.
         await using var connection = await rabbit.ConnectAsync();
-        await using (var channel = await connection.CreateChannelAsync())
-        {
-            var declared = await channel.QueueDeclareAsync(_queue, durable: true, exclusive: false, autoDelete: false,
-                arguments: new Dictionary<string, object?> { ["x-queue-type"] = "quorum" });
-            Assert.Equal(1u, declared.MessageCount);
-        }
+        Assert.Equal(1u, (await DeclareAsync("quorum")).MessageCount);
 
         // And the check has teeth: the same queue declared as a classic one is refused.
-        await using var other = await connection.CreateChannelAsync();
-        var refused = await Assert.ThrowsAsync<RabbitMQ.Client.Exceptions.OperationInterruptedException>(() =>
-            other.QueueDeclareAsync(_queue, durable: true, exclusive: false, autoDelete: false,
-                arguments: new Dictionary<string, object?> { ["x-queue-type"] = "classic" }));
+        var refused = await Assert.ThrowsAsync<RabbitMQ.Client.Exceptions.OperationInterruptedException>(() => DeclareAsync("classic"));
         Assert.Equal((ushort)406, refused.ShutdownReason?.ReplyCode);
+
+        // A refused declaration closes its channel, so each one gets its own.
+        async Task<QueueDeclareOk> DeclareAsync(string queueType)
+        {
+            await using var channel = await connection.CreateChannelAsync();
+            return await channel.QueueDeclareAsync(_queue, durable: true, exclusive: false, autoDelete: false,
+                arguments: new Dictionary<string, object?> { ["x-queue-type"] = queueType });
+        }
     }
 
     [Fact]
